@@ -1,0 +1,375 @@
+"""Reading scenario files: a GeoJSON FeatureCollection, one volume per Feature.
+
+Validation follows SEMANTICS.md. The first problem found raises an
+:class:`~detente.errors.InputError` that names the feature, the field and the
+reason; nothing is returned half-read. The per-feature loop only collects
+columns; geometry is checked in bulk (:mod:`detente.core.footprints`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+import shapely
+
+from ..errors import InputError
+from .footprints import FootprintError, build_polygons, check_circles
+from .instants import InstantError, parse_instant
+from .volumes import RESTRICTIONS, FeatureId, VolumeSet
+
+
+@dataclass
+class Scenario:
+    """Activity volumes and zone volumes of one file, each in file order."""
+
+    activities: VolumeSet
+    zones: VolumeSet
+    activity_pos: np.ndarray  # position of each activity volume in the file
+    zone_pos: np.ndarray
+
+
+def loads_json(data: bytes | str) -> Any:
+    """Parse JSON strictly (no NaN/Infinity), with a clear error on failure."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        for token in ("NaN", "Infinity"):
+            if token in text:
+                where = _locate_constant(text)
+                if where is not None:
+                    raise where from None
+        raise InputError(f"invalid JSON: {exc}") from None
+
+
+def _locate_constant(text: str) -> InputError | None:
+    """Name the feature and field that hold a NaN or Infinity literal."""
+
+    class _Const(float):
+        pass
+
+    try:
+        doc = json.loads(text, parse_constant=lambda c: _Const(float(c)))
+    except ValueError:
+        return None
+    features = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(features, list):
+        return InputError("invalid JSON: NaN and Infinity are not JSON numbers")
+    for i, feat in enumerate(features):
+        path = _find_const(feat, _Const, "")
+        if path is not None:
+            fid = feat.get("id") if isinstance(feat, dict) else None
+            return InputError(
+                "NaN and Infinity are not allowed (not JSON numbers)",
+                item=_item(fid, i),
+                field=path.lstrip("."),
+            )
+    return InputError("invalid JSON: NaN and Infinity are not JSON numbers")
+
+
+def _find_const(value: Any, kind: type, path: str) -> str | None:
+    if isinstance(value, kind):
+        return path
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _find_const(v, kind, f"{path}.{k}")
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for k, v in enumerate(value):
+            found = _find_const(v, kind, f"{path}[{k}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _item(fid: Any, index: int) -> str:
+    if isinstance(fid, str | int | float) and not isinstance(fid, bool):
+        return f"feature '{fid}'"
+    return f"feature #{index} (no id)"
+
+
+def read_scenario(
+    data: bytes | str | dict[str, Any],
+    *,
+    default_party: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Scenario:
+    """Read and validate a scenario. ``default_party`` fills a missing ``party``."""
+    doc = loads_json(data) if isinstance(data, bytes | str) else data
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        raise InputError("a scenario must be a GeoJSON FeatureCollection (type: FeatureCollection)")
+    features = doc.get("features")
+    if not isinstance(features, list):
+        raise InputError("field 'features' must be a list of Features")
+    return _Reader(default_party, progress).read(features)
+
+
+_NUMBER = (int, float)
+
+
+class _Reader:
+    def __init__(self, default_party: str | None, progress: Callable[[int], None] | None):
+        self.default_party = default_party
+        self.progress = progress
+        self.times: dict[tuple[str, bool], int] = {}
+
+    def instant(self, value: Any, item: str, field: str, round_up: bool) -> int:
+        key = (value, round_up) if isinstance(value, str) else None
+        if key is not None:
+            cached = self.times.get(key)
+            if cached is not None:
+                return cached
+        try:
+            ns = parse_instant(value, round_up=round_up)
+        except InstantError as exc:
+            raise InputError(str(exc), item=item, field=field) from None
+        if key is not None:
+            self.times[key] = ns
+        return ns
+
+    def read(self, features: list[Any]) -> Scenario:
+        ids: list[FeatureId] = []
+        items: list[str] = []
+        party: list[str] = []
+        activity: list[str] = []
+        kind: list[str | None] = []
+        alt_lo: list[float] = []
+        alt_hi: list[float] = []
+        t0: list[int] = []
+        t1: list[int] = []
+        restriction: list[str | None] = []
+        applies: list[tuple[str, ...] | None] = []
+        is_zone: list[bool] = []
+        is_point: list[bool] = []
+        radius: list[float] = []
+        # polygons, flattened
+        coords: list[Any] = []
+        ring_offsets = [0]
+        poly_offsets = [0]
+        poly_owner: list[int] = []
+        point_lon: list[Any] = []
+        point_lat: list[Any] = []
+        point_owner: list[int] = []
+        seen: set[Any] = set()
+        activity_party: dict[str, str] = {}
+        report_every = 10_000
+
+        for i, feat in enumerate(features):
+            if self.progress is not None and i % report_every == 0 and i:
+                self.progress(report_every)
+            if not isinstance(feat, dict) or feat.get("type") != "Feature":
+                raise InputError("each item of 'features' must be a GeoJSON Feature",
+                                 item=f"feature #{i}", field="type")
+            fid = feat.get("id")
+            if fid is None:
+                raise InputError("every feature needs an 'id' (string or number)",
+                                 item=f"feature #{i}", field="id")
+            if isinstance(fid, bool) or not isinstance(fid, str | int | float) or (
+                isinstance(fid, float) and not math.isfinite(fid)
+            ):
+                raise InputError("an id must be a string or a number",
+                                 item=f"feature #{i}", field="id")
+            item = f"feature '{fid}'"
+            key = (type(fid) is str, fid)
+            if key in seen:
+                raise InputError(f"duplicate id: another feature already has id {fid!r}",
+                                 item=item, field="id")
+            seen.add(key)
+            props = feat.get("properties")
+            if not isinstance(props, dict):
+                raise InputError("properties must be an object", item=item, field="properties")
+            p = props.get("party", self.default_party)
+            if p is None:
+                raise InputError("missing: every volume needs the party that declares it",
+                                 item=item, field="properties.party")
+            if not isinstance(p, str) or not p.strip():
+                raise InputError("party must be a non-empty string", item=item,
+                                 field="properties.party")
+            if self.default_party is not None and p != self.default_party:
+                raise InputError(
+                    f"party is '{p}' but this submission is made as '{self.default_party}'",
+                    item=item, field="properties.party")
+            act = props.get("activity", fid)
+            if isinstance(act, bool) or not isinstance(act, str | int | float):
+                raise InputError("activity must be a string or a number", item=item,
+                                 field="properties.activity")
+            act_s = str(act)
+            k = props.get("kind")
+            if k is not None and not isinstance(k, str):
+                raise InputError("kind must be a string", item=item, field="properties.kind")
+            lo = props.get("alt_lower_m")
+            hi = props.get("alt_upper_m")
+            for name, val in (("alt_lower_m", lo), ("alt_upper_m", hi)):
+                if val is None:
+                    raise InputError("missing: metres above the WGS 84 ellipsoid",
+                                     item=item, field=f"properties.{name}")
+                if isinstance(val, bool) or not isinstance(val, _NUMBER):
+                    raise InputError(f"must be a number (metres), not {val!r}",
+                                     item=item, field=f"properties.{name}")
+                if not math.isfinite(val):
+                    raise InputError("must be a finite number", item=item,
+                                     field=f"properties.{name}")
+            if lo > hi:
+                raise InputError(f"alt_lower_m ({lo}) is above alt_upper_m ({hi})",
+                                 item=item, field="properties.alt_lower_m")
+            for name in ("time_start", "time_end"):
+                if props.get(name) is None:
+                    raise InputError("missing: an RFC 3339 instant with an offset",
+                                     item=item, field=f"properties.{name}")
+            s = self.instant(props["time_start"], item, "properties.time_start", False)
+            e = self.instant(props["time_end"], item, "properties.time_end", True)
+            if e <= s:
+                raise InputError("time_end must be after time_start", item=item,
+                                 field="properties.time_end")
+            zone = props.get("zone", False)
+            if zone not in (True, False, None):
+                raise InputError("zone must be true or false", item=item, field="properties.zone")
+            if zone:
+                r = props.get("restriction")
+                if r not in RESTRICTIONS:
+                    raise InputError(f"a zone's restriction must be one of {list(RESTRICTIONS)}",
+                                     item=item, field="properties.restriction")
+                ap = props.get("applies_to")
+                if ap is not None and (not isinstance(ap, list) or not all(
+                        isinstance(x, str) and x for x in ap)):
+                    raise InputError("applies_to must be a list of party names", item=item,
+                                     field="properties.applies_to")
+                restriction.append(r)
+                applies.append(tuple(ap) if ap is not None else None)
+            else:
+                owner = activity_party.setdefault(act_s, p)
+                if owner != p:
+                    raise InputError(
+                        f"activity '{act_s}' already has volumes of party '{owner}'",
+                        item=item, field="properties.activity")
+                restriction.append(None)
+                applies.append(None)
+            geom = feat.get("geometry")
+            if not isinstance(geom, dict):
+                raise InputError("geometry must be a Polygon or a Point", item=item,
+                                 field="geometry")
+            gtype = geom.get("type")
+            gc = geom.get("coordinates")
+            n = len(ids)
+            if gtype == "Polygon":
+                if not isinstance(gc, list):
+                    raise InputError("Polygon coordinates must be a list of rings", item=item,
+                                     field="geometry.coordinates")
+                for ring in gc:
+                    if not isinstance(ring, list):
+                        raise InputError("each ring must be a list of positions", item=item,
+                                         field="geometry.coordinates")
+                    coords.extend(ring)
+                    ring_offsets.append(len(coords))
+                poly_offsets.append(len(ring_offsets) - 1)
+                poly_owner.append(n)
+                radius.append(0.0)
+                if props.get("radius_m") is not None:
+                    raise InputError("radius_m goes with a Point footprint only", item=item,
+                                     field="properties.radius_m")
+                is_point.append(False)
+            elif gtype == "Point":
+                if (not isinstance(gc, list) or len(gc) not in (2, 3) or not all(
+                        isinstance(c, _NUMBER) and not isinstance(c, bool) for c in gc)):
+                    raise InputError("Point coordinates must be [longitude, latitude]",
+                                     item=item, field="geometry.coordinates")
+                rad = props.get("radius_m")
+                if rad is None:
+                    raise InputError("missing: a Point footprint needs radius_m (metres)",
+                                     item=item, field="properties.radius_m")
+                if isinstance(rad, bool) or not isinstance(rad, _NUMBER):
+                    raise InputError(f"radius_m must be a number, not {rad!r}", item=item,
+                                     field="properties.radius_m")
+                point_lon.append(gc[0])
+                point_lat.append(gc[1])
+                point_owner.append(n)
+                radius.append(float(rad))
+                is_point.append(True)
+            else:
+                raise InputError(
+                    f"unsupported geometry type {gtype!r}: use Polygon, or Point with radius_m",
+                    item=item, field="geometry.type")
+            ids.append(fid)
+            items.append(item)
+            party.append(p)
+            activity.append(act_s)
+            kind.append(k)
+            alt_lo.append(float(lo))
+            alt_hi.append(float(hi))
+            t0.append(s)
+            t1.append(e)
+            is_zone.append(bool(zone))
+
+        n = len(ids)
+        geoms = np.empty(n, dtype=object)
+        radius_arr = np.asarray(radius, dtype=np.float64)
+        if poly_owner:
+            flat = _positions(coords, ring_offsets, poly_offsets, poly_owner, items)
+            try:
+                geoms[poly_owner] = build_polygons(
+                    flat, np.asarray(ring_offsets), np.asarray(poly_offsets))
+            except FootprintError as exc:
+                pr = exc.problem
+                raise InputError(pr.reason, item=items[poly_owner[pr.index]],
+                                 field=pr.field) from None
+        if point_owner:
+            lon = np.asarray(point_lon, dtype=np.float64)
+            lat = np.asarray(point_lat, dtype=np.float64)
+            try:
+                check_circles(lon, lat, radius_arr[point_owner])
+            except FootprintError as exc:
+                pr = exc.problem
+                raise InputError(pr.reason, item=items[point_owner[pr.index]],
+                                 field=pr.field) from None
+            geoms[point_owner] = shapely.points(lon, lat)
+        if self.progress is not None:
+            self.progress(n % report_every or (report_every if n else 0))
+
+        zone_mask = np.asarray(is_zone, dtype=bool)
+        all_vols = VolumeSet.from_columns(
+            ids=ids, party=party, activity=activity, kind=kind, geom=geoms,
+            radius=radius_arr, alt_lo=alt_lo, alt_hi=alt_hi, t0=t0, t1=t1,
+            restriction=restriction, applies_to=applies,
+        )
+        act_pos = np.flatnonzero(~zone_mask)
+        zone_pos = np.flatnonzero(zone_mask)
+        return Scenario(
+            activities=all_vols.take(act_pos) if len(zone_pos) else all_vols,
+            zones=all_vols.take(zone_pos),
+            activity_pos=act_pos,
+            zone_pos=zone_pos,
+        )
+
+
+def _positions(
+    coords: list[Any], ring_offsets: list[int], poly_offsets: list[int],
+    poly_owner: list[int], items: list[str],
+) -> np.ndarray:
+    """Positions as an ``(m, 2)`` float array; a malformed one is named precisely."""
+    try:
+        arr = np.array(coords)
+        if arr.ndim == 2 and arr.shape[1] in (2, 3) and arr.dtype.kind in "fi":
+            return np.ascontiguousarray(arr[:, :2], dtype=np.float64)
+    except (ValueError, TypeError):
+        pass
+    # Slow path, only for bad input: find the first malformed position.
+    ring_poly = np.repeat(np.arange(len(poly_owner)), np.diff(poly_offsets))
+    for r in range(len(ring_offsets) - 1):
+        for j in range(ring_offsets[r], ring_offsets[r + 1]):
+            pos = coords[j]
+            if not (isinstance(pos, list) and len(pos) in (2, 3) and all(
+                    isinstance(c, _NUMBER) and not isinstance(c, bool) for c in pos)):
+                p = int(ring_poly[r])
+                k = r - poly_offsets[p]
+                raise InputError(
+                    f"position {j - ring_offsets[r]} must be [longitude, latitude] numbers, "
+                    f"not {pos!r}",
+                    item=items[poly_owner[p]], field=f"geometry.coordinates[{k}]")
+    raise InputError("malformed coordinates")

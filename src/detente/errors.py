@@ -1,0 +1,39 @@
+"""The one exception root of detente.
+
+Adapters map these classes to HTTP status codes and CLI exit codes, each in one
+place (``detente.cli.main`` for exit codes).
+"""
+
+from __future__ import annotations
+
+
+class DetenteError(Exception):
+    """Root of every error detente raises on purpose."""
+
+
+class InputError(DetenteError):
+    """Bad input: names the item, the field and the reason. Nothing was changed."""
+
+    def __init__(self, reason: str, *, item: str | None = None, field: str | None = None):
+        self.item = item
+        self.field = field
+        self.reason = reason
+        parts = []
+        if item is not None:
+            parts.append(item)
+        if field is not None:
+            parts.append(f"field '{field}'")
+        prefix = ", ".join(parts)
+        super().__init__(f"{prefix}: {reason}" if prefix else reason)
+
+
+class NotFound(DetenteError):
+    """The object does not exist, or the caller may not see it (never say which)."""
+
+
+class Refused(DetenteError):
+    """The request was valid but the rules refuse it (for example a prohibited zone)."""
+
+
+class StaleVersion(DetenteError):
+    """A replace named a version that is no longer current."""

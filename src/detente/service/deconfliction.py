@@ -1,0 +1,246 @@
+"""Submitting, replacing and cancelling activities and zones, atomically.
+
+One submission is one write transaction: the write lock is taken first, then the
+new volumes are checked against everything committed and against each other,
+then stored with the conflicts they cause. A submission that enters a prohibited
+zone is refused as a whole unless the submitter overrides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from ..core.detect import (
+    Pairs,
+    candidates_between,
+    candidates_within,
+    evaluate_conflicts,
+    evaluate_violations,
+)
+from ..core.minima import Minima, Separation
+from ..core.scenario import Scenario
+from ..core.volumes import VolumeSet
+from ..errors import NotFound, Refused
+from ..store.contract import StoredVolumes
+from ..store.sqlite import SQLiteStore
+
+# Above this many new volumes per stored one, detection loads the stored set once
+# and joins in memory instead of one R*Tree query per new volume.
+BULK_RATIO = 1 / 50
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class SubmitResult:
+    created: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    zones: list[str] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    resolved: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"created": self.created, "replaced": self.replaced, "zones": self.zones,
+                "conflicts": self.conflicts, "violations": self.violations,
+                "resolved": self.resolved}
+
+
+def _group_keys(vols: VolumeSet) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(zip(vols.party.tolist(), vols.activity.tolist(), strict=True)))
+
+
+def _group_index(vols: VolumeSet) -> dict[tuple[str, str], np.ndarray]:
+    out: dict[tuple[str, str], list[int]] = {}
+    for i, key in enumerate(zip(vols.party.tolist(), vols.activity.tolist(), strict=True)):
+        out.setdefault(key, []).append(i)
+    return {k: np.asarray(v, dtype=np.intp) for k, v in out.items()}
+
+
+class Deconfliction:
+    """The detection use cases over one store."""
+
+    def __init__(self, store: SQLiteStore, clock: Callable[[], str] = utc_now):
+        self.store = store
+        self.clock = clock
+
+    def minima(self) -> Minima:
+        return self.store.get_minima()
+
+    def set_minima(self, minima: Minima) -> None:
+        with self.store.write():
+            self.store.set_minima(minima)
+
+    def submit(self, scenario: Scenario, *, override: bool = False,
+               progress: Callable[[str], None] | None = None) -> SubmitResult:
+        """Store the scenario's activities and zones with the conflicts they cause."""
+        st = self.store
+        acts, zones = scenario.activities, scenario.zones
+        result = SubmitResult()
+        say = progress or (lambda _msg: None)
+        with st.write():
+            now = self.clock()
+            minima = st.get_minima()
+            act_owner = np.zeros(len(acts), dtype=np.int64)
+            zone_owner = np.zeros(len(zones), dtype=np.int64)
+            say("storing")
+            for vols, owner_col, is_zone in ((acts, act_owner, False), (zones, zone_owner, True)):
+                for key, idx in _group_index(vols).items():
+                    party, ext = key
+                    first = int(idx[0])
+                    kind = vols.kind[first]
+                    restriction = vols.restriction[first]
+                    applies = vols.applies_to[first]
+                    existing = st.find_owner(party, ext, zone=is_zone)
+                    if existing is None:
+                        oid = st.create_owner(party, ext, kind, zone=is_zone,
+                                              restriction=restriction, applies_to=applies,
+                                              now=now)
+                        (result.zones if is_zone else result.created).append(ext)
+                    else:
+                        oid = existing.id
+                        st.delete_volumes(oid, zone=is_zone)
+                        st.clear_violations(oid, zone=is_zone)
+                        st.bump_owner(oid, kind, zone=is_zone, restriction=restriction,
+                                      applies_to=applies, now=now)
+                        (result.zones if is_zone else result.replaced).append(ext)
+                    owner_col[idx] = oid
+
+            say("detecting")
+            widest = minima.widest
+            # New activity volumes against stored ones and against each other.
+            stored = self._near(acts, widest, zone=False)
+            found_stored = evaluate_conflicts(acts, *self._pairs(acts, stored, widest, False),
+                                              minima)
+            i, j = candidates_within(acts, widest)
+            found_new = evaluate_conflicts(acts, i, acts, j, minima)
+            conflicts = self._conflict_groups(acts, act_owner, stored, found_stored, found_new)
+
+            # Red lines: new activities against stored and new zones; new zones against
+            # stored activities.
+            no_widen = Separation(0.0, 0.0, 0.0)
+            violations: list[dict[str, Any]] = []
+            stored_z = self._near(acts, no_widen, zone=True)
+            all_z = VolumeSet.concat([stored_z.volumes, zones])
+            all_z_owner = np.concatenate([stored_z.owner_id, zone_owner])
+            zi, zj = candidates_between(acts, all_z, no_widen)
+            v = evaluate_violations(acts, zi, all_z, zj)
+            for a, z in zip(v.volume, v.zone, strict=True):
+                violations.append(self._violation(acts, a, act_owner[a], all_z, z,
+                                                  all_z_owner[z], override))
+            if len(zones):
+                stored_a = self._near(zones, no_widen, zone=False)
+                ai, zk = candidates_between(stored_a.volumes, zones, no_widen)
+                v2 = evaluate_violations(stored_a.volumes, ai, zones, zk)
+                for a, z in zip(v2.volume, v2.zone, strict=True):
+                    violations.append(self._violation(stored_a.volumes, a,
+                                                      stored_a.owner_id[a], zones, z,
+                                                      zone_owner[z], True))
+            refused = [x for x in violations
+                       if x["restriction"] == "prohibited" and not x["overridden"]]
+            if refused:
+                names = ", ".join(sorted({f"{x['zone']} (volume {x['volume']!r} enters zone "
+                                          f"volume {x['zone_volume']!r})" for x in refused}))
+                raise Refused(f"refused: the submission enters prohibited zone(s) {names}; "
+                              "nothing was stored. Use --override to proceed anyway (the zone's "
+                              "owner is told).")
+
+            say("storing")
+            st.insert_volumes(act_owner, acts, zone=False)
+            st.insert_volumes(zone_owner, zones, zone=True)
+            kept: dict[int, set[int]] = {int(o): set() for o in np.unique(act_owner)}
+            for (oa, ob), info in conflicts.items():
+                cid = st.upsert_conflict(oa, ob, info["pairs"], now)
+                info["id"] = cid
+                for o in (oa, ob):
+                    if o in kept:
+                        kept[o].add(cid)
+                result.conflicts.append(info)
+            for oid, keep in kept.items():
+                result.resolved += st.resolve_conflicts(oid, keep, now)
+            st.record_violations(violations, now)
+            result.violations = [{k: x[k] for k in ("activity", "party", "volume", "zone",
+                                                    "zone_party", "zone_volume", "restriction",
+                                                    "overridden")} for x in violations]
+        return result
+
+    # -- helpers -------------------------------------------------------------
+    def _near(self, query: VolumeSet, widen: Separation, *, zone: bool) -> StoredVolumes:
+        """Stored live volumes near the query (all of them when the query is large)."""
+        st = self.store
+        if len(query) == 0:
+            return StoredVolumes(VolumeSet.empty(), np.empty(0, np.int64), np.empty(0, np.int64))
+        if len(query) >= max(1_000, st.live_count(zone=zone) * BULK_RATIO):
+            return st.live_volumes(zone=zone)
+        stored, _, _ = st.candidates(query, widen, zone=zone)
+        return stored
+
+    @staticmethod
+    def _pairs(query: VolumeSet, stored: StoredVolumes, widen: Separation, zone: bool
+               ) -> tuple[np.ndarray, VolumeSet, np.ndarray]:
+        i, j = candidates_between(query, stored.volumes, widen)
+        return i, stored.volumes, j
+
+    @staticmethod
+    def _conflict_groups(acts: VolumeSet, act_owner: np.ndarray, stored: StoredVolumes,
+                         with_stored: Pairs, within: Pairs) -> dict[tuple[int, int], Any]:
+        groups: dict[tuple[int, int], dict[str, Any]] = {}
+
+        def add(oa: int, pa: str, ea: str, fa: Any, ob: int, pb: str, eb: str, fb: Any,
+                h: float, v: float, t: float) -> None:
+            if oa > ob:
+                oa, pa, ea, fa, ob, pb, eb, fb = ob, pb, eb, fb, oa, pa, ea, fa
+            g = groups.setdefault((oa, ob), {"activity_a": ea, "party_a": pa,
+                                             "activity_b": eb, "party_b": pb, "pairs": []})
+            g["pairs"].append({"a": fa, "b": fb, "horizontal_m": round(float(h), 3),
+                               "vertical_m": float(v), "time_s": float(t)})
+
+        sv = stored.volumes
+        for k in range(len(with_stored)):
+            a, b = with_stored.a[k], with_stored.b[k]
+            add(int(act_owner[a]), acts.party[a], acts.activity[a], acts.ids[a],
+                int(stored.owner_id[b]), sv.party[b], sv.activity[b], sv.ids[b],
+                with_stored.h[k], with_stored.v[k], with_stored.t[k])
+        for k in range(len(within)):
+            a, b = within.a[k], within.b[k]
+            add(int(act_owner[a]), acts.party[a], acts.activity[a], acts.ids[a],
+                int(act_owner[b]), acts.party[b], acts.activity[b], acts.ids[b],
+                within.h[k], within.v[k], within.t[k])
+        return groups
+
+    @staticmethod
+    def _violation(acts: VolumeSet, a: int, a_owner: int, zones: VolumeSet, z: int,
+                   z_owner: int, override: bool) -> dict[str, Any]:
+        return {"activity_id": int(a_owner), "zone_id": int(z_owner),
+                "activity": acts.activity[a], "party": acts.party[a], "volume": acts.ids[a],
+                "zone": zones.activity[z], "zone_party": zones.party[z],
+                "zone_volume": zones.ids[z], "restriction": zones.restriction[z],
+                "overridden": bool(override) and zones.restriction[z] == "prohibited"}
+
+    def cancel(self, party: str, ext_id: str) -> list[int]:
+        """Cancel an activity: it no longer conflicts; its open conflicts are resolved."""
+        st = self.store
+        with st.write():
+            owner = st.find_owner(party, ext_id, zone=False)
+            if owner is None or owner.state == "cancelled":
+                raise NotFound(f"no activity '{ext_id}' of party '{party}'")
+            now = self.clock()
+            st.set_state(owner.id, "cancelled", now)
+            st.clear_violations(owner.id, zone=False)
+            return st.resolve_conflicts(owner.id, set(), now)
+
+    def delete_zone(self, party: str, ext_id: str) -> None:
+        st = self.store
+        with st.write():
+            owner = st.find_owner(party, ext_id, zone=True)
+            if owner is None or owner.state == "cancelled":
+                raise NotFound(f"no zone '{ext_id}' of party '{party}'")
+            st.set_state(owner.id, "cancelled", self.clock())
+            st.clear_violations(owner.id, zone=True)

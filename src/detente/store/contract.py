@@ -1,0 +1,114 @@
+"""The store contract: what the service needs from any backend.
+
+Every mutating call happens inside ``with store.write():``, which holds the
+backend's write lock for its whole duration: detection reads and the writes it
+decides are one atomic step, so two submissions can never slip past each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..core.minima import Minima, Separation
+from ..core.volumes import VolumeSet
+
+
+@dataclass
+class StoredVolumes:
+    """Stored volumes as a :class:`VolumeSet` plus their database keys."""
+
+    volumes: VolumeSet
+    volume_id: np.ndarray  # int64
+    owner_id: np.ndarray  # int64: activity id, or zone id for zone volumes
+
+
+@dataclass(frozen=True)
+class ActivityRow:
+    id: int
+    party: str
+    ext_id: str
+    kind: str | None
+    state: str
+    version: int
+    created_at: str
+    updated_at: str
+    volume_count: int = 0
+    is_zone: bool = False
+    restriction: str | None = None
+    applies_to: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ConflictRow:
+    id: int
+    activity_a: str
+    party_a: str
+    activity_b: str
+    party_b: str
+    status: str
+    opened_at: str
+    updated_at: str
+    pairs: list[dict[str, Any]]
+
+
+class Store(Protocol):
+    def close(self) -> None: ...
+
+    def initialise(self, minima: Minima) -> None:
+        """Create the schema (idempotent) and set the minima if none are set."""
+
+    def write(self) -> AbstractContextManager[None]:
+        """A write transaction holding the write lock; rolls back on error."""
+
+    def get_minima(self) -> Minima: ...
+
+    def set_minima(self, minima: Minima) -> None: ...
+
+    def find_owner(self, party: str, ext_id: str, *, zone: bool) -> ActivityRow | None: ...
+
+    def create_owner(self, party: str, ext_id: str, kind: str | None, *, zone: bool,
+                     restriction: str | None, applies_to: Sequence[str] | None,
+                     now: str) -> int: ...
+
+    def bump_owner(self, owner_id: int, kind: str | None, *, zone: bool,
+                   restriction: str | None, applies_to: Sequence[str] | None,
+                   now: str) -> None: ...
+
+    def set_state(self, owner_id: int, state: str, now: str) -> None: ...
+
+    def delete_volumes(self, owner_id: int, *, zone: bool) -> None: ...
+
+    def insert_volumes(self, owner_ids: np.ndarray, vols: VolumeSet, *, zone: bool
+                       ) -> np.ndarray: ...
+
+    def candidates(self, query: VolumeSet, widen: Separation, *, zone: bool,
+                   exclude_owners: Sequence[int] = ()) -> tuple[StoredVolumes, np.ndarray,
+                                                                np.ndarray]:
+        """Stored live volumes that may be within ``widen`` of each query volume.
+
+        Returns the stored volumes and candidate pairs ``(query index, stored index)``:
+        a superset of the true conflicts (never a miss).
+        """
+
+    def volumes_of(self, owner_ids: Sequence[int], *, zone: bool) -> StoredVolumes: ...
+
+    def upsert_conflict(self, a: int, b: int, pairs: list[dict[str, Any]], now: str) -> int: ...
+
+    def resolve_conflicts(self, owner_id: int, keep: set[int], now: str) -> list[int]: ...
+
+    def record_violations(self, rows: list[dict[str, Any]], now: str) -> None: ...
+
+    def clear_violations(self, owner_id: int, *, zone: bool) -> None: ...
+
+    def list_owners(self, *, party: str | None, zone: bool) -> list[ActivityRow]: ...
+
+    def list_conflicts(self, *, party: str | None, status: str | None) -> list[ConflictRow]: ...
+
+    def list_violations(self, *, party: str | None) -> list[dict[str, Any]]: ...
+
+    def iter_export(self, *, party: str | None) -> Iterator[tuple[ActivityRow, VolumeSet]]: ...

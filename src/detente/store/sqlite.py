@@ -1,0 +1,393 @@
+"""The embedded store: one SQLite file in WAL mode, boxes in SQLite's R*Tree module.
+
+Atomicity: ``write()`` opens ``BEGIN IMMEDIATE``, which takes the database's single
+write lock before anything is read, so detection always sees every committed
+volume and two submitters are serialised (the later one sees the earlier one).
+
+The R*Tree stores float32 rounded outwards, so it only ever adds false candidates.
+Its split heuristics compare extents across dimensions, so every axis is scaled to
+comparable units (about a kilometre each): degrees x 111.32, altitude / 100 m, time
+in 20 minute steps from 2020.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import orjson
+import shapely
+
+from ..core.geodesy import expand_bounds
+from ..core.minima import Minima, Separation
+from ..core.volumes import VolumeSet
+from ..errors import DetenteError
+from .contract import ActivityRow, ConflictRow, StoredVolumes
+
+SCHEMA_VERSION = 1
+KM_PER_DEG = 111.32
+ALT_UNIT_M = 100.0
+T_EPOCH_NS = 1_577_836_800 * 10**9  # 2020-01-01T00:00:00Z
+T_UNIT_NS = 1_200 * 10**9  # 20 minutes
+_VOL_COLS = "v.id, v.owner_id, v.feature_id, v.kind, v.geom, v.radius, v.alt_lo, v.alt_hi, " \
+            "v.t0, v.t1, v.minx, v.miny, v.maxx, v.maxy, o.party, o.ext_id, o.restriction, " \
+            "o.applies_to"
+
+
+def scaled_boxes(bounds: np.ndarray, alt_lo: np.ndarray, alt_hi: np.ndarray,
+                 t0: np.ndarray, t1: np.ndarray) -> np.ndarray:
+    """Boxes ``(n, 8)`` in the R*Tree's units: x0, x1, y0, y1, z0, z1, t0, t1."""
+    return np.column_stack([
+        bounds[:, 0] * KM_PER_DEG, bounds[:, 2] * KM_PER_DEG,
+        bounds[:, 1] * KM_PER_DEG, bounds[:, 3] * KM_PER_DEG,
+        alt_lo / ALT_UNIT_M, alt_hi / ALT_UNIT_M,
+        (np.asarray(t0, dtype=np.int64) - T_EPOCH_NS) / T_UNIT_NS,
+        (np.asarray(t1, dtype=np.int64) - T_EPOCH_NS) / T_UNIT_NS,
+    ])
+
+
+def _wrapped(boxes: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(copy number, boxes) for the box itself and its copy across the antimeridian."""
+    out = [(0, boxes)]
+    half = 180 * KM_PER_DEG
+    over = boxes[:, 1] > half
+    under = boxes[:, 0] < -half
+    shift = np.zeros_like(boxes)
+    shift[over, 0:2] = -2 * half
+    shift[under, 0:2] = 2 * half
+    out.append((1, boxes + shift))
+    return out
+
+
+class SQLiteStore:
+    """The store contract on one SQLite file."""
+
+    def __init__(self, path: str, *, timeout_s: float = 60.0):
+        self.path = path
+        self.conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None,
+                                    check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self._in_write = False
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- schema and settings -------------------------------------------------
+    def initialise(self, minima: Minima) -> None:
+        script = resources.files("detente.store").joinpath("schema.sql").read_text()
+        with self.write():
+            for stmt in script.split(";"):
+                if stmt.strip():
+                    self.conn.execute(stmt)
+            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                              (str(SCHEMA_VERSION),))
+            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('minima', ?)",
+                              (orjson.dumps(minima.to_json()).decode(),))
+
+    def is_initialised(self) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        return row is not None
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        if self._in_write:
+            yield
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._in_write = True
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+        finally:
+            self._in_write = False
+
+    def _require(self) -> None:
+        if not self.is_initialised():
+            raise DetenteError(
+                f"{self.path} is not a detente database: run 'detente init --db {self.path}'")
+
+    def get_minima(self) -> Minima:
+        self._require()
+        row = self.conn.execute("SELECT value FROM meta WHERE key='minima'").fetchone()
+        return Minima.from_json(orjson.loads(row[0]))
+
+    def set_minima(self, minima: Minima) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('minima', ?)",
+                          (orjson.dumps(minima.to_json()).decode(),))
+
+    # -- owners (activities and zones) -------------------------------------------
+    def _owner_row(self, r: sqlite3.Row | tuple[Any, ...]) -> ActivityRow:
+        return ActivityRow(
+            id=r[0], party=r[1], ext_id=r[2], kind=r[3], state=r[4], version=r[5],
+            created_at=r[6], updated_at=r[7], volume_count=r[8], is_zone=bool(r[9]),
+            restriction=r[10], applies_to=tuple(orjson.loads(r[11])) if r[11] else None)
+
+    _OWNER_SQL = ("SELECT o.id, o.party, o.ext_id, o.kind, o.state, o.version, o.created_at, "
+                  "o.updated_at, (SELECT count(*) FROM volumes v WHERE v.owner_id = o.id), "
+                  "o.is_zone, o.restriction, o.applies_to FROM owners o")
+
+    def find_owner(self, party: str, ext_id: str, *, zone: bool) -> ActivityRow | None:
+        self._require()
+        r = self.conn.execute(self._OWNER_SQL + " WHERE o.is_zone=? AND o.party=? AND o.ext_id=?",
+                              (int(zone), party, ext_id)).fetchone()
+        return self._owner_row(r) if r else None
+
+    def create_owner(self, party: str, ext_id: str, kind: str | None, *, zone: bool,
+                     restriction: str | None, applies_to: Sequence[str] | None,
+                     now: str) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO owners (is_zone, party, ext_id, kind, restriction, applies_to, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (int(zone), party, ext_id, kind, restriction,
+             orjson.dumps(list(applies_to)).decode() if applies_to is not None else None,
+             now, now))
+        return int(cur.lastrowid or 0)
+
+    def bump_owner(self, owner_id: int, kind: str | None, *, zone: bool,
+                   restriction: str | None, applies_to: Sequence[str] | None,
+                   now: str) -> None:
+        self.conn.execute(
+            "UPDATE owners SET version = version + 1, kind=?, restriction=?, applies_to=?, "
+            "state = CASE state WHEN 'cancelled' THEN 'planned' ELSE state END, "
+            "updated_at=? WHERE id=?",
+            (kind, restriction,
+             orjson.dumps(list(applies_to)).decode() if applies_to is not None else None,
+             now, owner_id))
+
+    def set_state(self, owner_id: int, state: str, now: str) -> None:
+        self.conn.execute("UPDATE owners SET state=?, version = version + 1, updated_at=? "
+                          "WHERE id=?", (state, now, owner_id))
+
+    # -- volumes ---------------------------------------------------------------
+    def _index(self, zone: bool) -> str:
+        return "zone_index" if zone else "activity_index"
+
+    def delete_volumes(self, owner_id: int, *, zone: bool) -> None:
+        ids = [r[0] for r in self.conn.execute("SELECT id FROM volumes WHERE owner_id=?",
+                                               (owner_id,))]
+        idx = self._index(zone)
+        self.conn.executemany(f"DELETE FROM {idx} WHERE rid IN (?, ?)",
+                              [(2 * i, 2 * i + 1) for i in ids])
+        self.conn.execute("DELETE FROM volumes WHERE owner_id=?", (owner_id,))
+
+    def insert_volumes(self, owner_ids: np.ndarray, vols: VolumeSet, *, zone: bool
+                       ) -> np.ndarray:
+        n = len(vols)
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
+        row = self.conn.execute("SELECT coalesce(max(id), 0) FROM volumes").fetchone()
+        ids = np.arange(row[0] + 1, row[0] + 1 + n, dtype=np.int64)
+        wkb = shapely.to_wkb(vols.geom)
+        fids = [orjson.dumps(f).decode() for f in vols.ids]
+        b = vols.bounds
+        self.conn.executemany(
+            "INSERT INTO volumes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            zip(ids.tolist(), np.asarray(owner_ids).tolist(), [int(zone)] * n, fids,
+                vols.kind.tolist(), wkb.tolist(), vols.radius.tolist(), vols.alt_lo.tolist(),
+                vols.alt_hi.tolist(), vols.t0.tolist(), vols.t1.tolist(), b[:, 0].tolist(),
+                b[:, 1].tolist(), b[:, 2].tolist(), b[:, 3].tolist(), strict=True))
+        boxes = scaled_boxes(b, vols.alt_lo, vols.alt_hi, vols.t0, vols.t1)
+        idx = self._index(zone)
+        for copy, bx in _wrapped(boxes):
+            sel = np.arange(n) if copy == 0 else np.flatnonzero((bx != boxes).any(axis=1))
+            rids = (2 * ids[sel] + copy).tolist()
+            self.conn.executemany(f"INSERT INTO {idx} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                  zip(rids, *bx[sel].T.tolist(), strict=True))
+        return ids
+
+    def _load(self, rows: list[tuple[Any, ...]], zone: bool) -> StoredVolumes:
+        if not rows:
+            return StoredVolumes(VolumeSet.empty(), np.empty(0, dtype=np.int64),
+                                 np.empty(0, dtype=np.int64))
+        cols = list(zip(*rows, strict=True))
+        geom = shapely.from_wkb(np.array(cols[4], dtype=object))
+        vs = VolumeSet.from_columns(
+            ids=[orjson.loads(f) for f in cols[2]],
+            party=cols[14],
+            activity=cols[15],
+            kind=cols[3],
+            geom=geom,
+            radius=cols[5],
+            alt_lo=cols[6], alt_hi=cols[7], t0=cols[8], t1=cols[9],
+            bounds=np.column_stack([cols[10], cols[11], cols[12], cols[13]]),
+            restriction=cols[16] if zone else None,
+            applies_to=[tuple(orjson.loads(a)) if a else None for a in cols[17]] if zone
+            else None,
+        )
+        return StoredVolumes(vs, np.asarray(cols[0], dtype=np.int64),
+                             np.asarray(cols[1], dtype=np.int64))
+
+    def volumes_of(self, owner_ids: Sequence[int], *, zone: bool) -> StoredVolumes:
+        self._require()
+        rows: list[tuple[Any, ...]] = []
+        ids = list(owner_ids)
+        for k in range(0, len(ids), 500):
+            part = ids[k:k + 500]
+            rows += self.conn.execute(
+                f"SELECT {_VOL_COLS} FROM volumes v JOIN owners o ON o.id = v.owner_id "
+                f"WHERE v.owner_id IN ({','.join('?' * len(part))}) ORDER BY v.id",
+                part).fetchall()
+        return self._load(rows, zone)
+
+    def live_count(self, *, zone: bool) -> int:
+        return int(self.conn.execute(
+            "SELECT count(*) FROM volumes v JOIN owners o ON o.id = v.owner_id "
+            "WHERE v.is_zone=? AND o.state NOT IN ('cancelled', 'ended')",
+            (int(zone),)).fetchone()[0])
+
+    def candidates(self, query: VolumeSet, widen: Separation, *, zone: bool,
+                   exclude_owners: Sequence[int] = ()) -> tuple[StoredVolumes, np.ndarray,
+                                                                np.ndarray]:
+        """R*Tree candidates; queries each box and its antimeridian copy."""
+        self._require()
+        n = len(query)
+        e = np.empty(0, dtype=np.intp)
+        if n == 0:
+            return self._load([], zone), e, e.copy()
+        qb = expand_bounds(query.bounds, widen.horizontal_m)
+        boxes = scaled_boxes(qb, query.alt_lo - widen.vertical_m,
+                             query.alt_hi + widen.vertical_m,
+                             query.t0 - int(widen.time_s * 1e9) - 1,
+                             query.t1 + int(widen.time_s * 1e9) + 1)
+        excluded = set(exclude_owners)
+        idx = self._index(zone)
+        sql = (f"SELECT r.rid >> 1 FROM {idx} r WHERE r.x1 >= ? AND r.x0 <= ? AND r.y1 >= ? "
+               "AND r.y0 <= ? AND r.z1 >= ? AND r.z0 <= ? AND r.t1 >= ? AND r.t0 <= ?")
+        q_idx: list[int] = []
+        v_ids: list[int] = []
+        for copy, bx in _wrapped(boxes):
+            for i in range(n) if copy == 0 else np.flatnonzero((bx != boxes).any(axis=1)):
+                b = bx[i]
+                found = self.conn.execute(sql, (b[0], b[1], b[2], b[3], b[4], b[5], b[6],
+                                                b[7])).fetchall()
+                q_idx += [int(i)] * len(found)
+                v_ids += [f[0] for f in found]
+        if not v_ids:
+            return self._load([], zone), e, e.copy()
+        uniq = sorted(set(v_ids))
+        rows: list[tuple[Any, ...]] = []
+        for k in range(0, len(uniq), 500):
+            part = uniq[k:k + 500]
+            rows += self.conn.execute(
+                f"SELECT {_VOL_COLS} FROM volumes v JOIN owners o ON o.id = v.owner_id "
+                f"WHERE v.id IN ({','.join('?' * len(part))}) "
+                "AND o.state NOT IN ('cancelled', 'ended')", part).fetchall()
+        rows = [r for r in rows if r[1] not in excluded]
+        stored = self._load(rows, zone)
+        pos = {int(v): k for k, v in enumerate(stored.volume_id)}
+        qi, si = [], []
+        seen: set[tuple[int, int]] = set()
+        for q, v in zip(q_idx, v_ids, strict=True):
+            k = pos.get(v)
+            if k is not None and (q, k) not in seen:
+                seen.add((q, k))
+                qi.append(q)
+                si.append(k)
+        return stored, np.asarray(qi, dtype=np.intp), np.asarray(si, dtype=np.intp)
+
+    def live_volumes(self, *, zone: bool, bbox: Sequence[float] | None = None,
+                     exclude_owners: Sequence[int] = ()) -> StoredVolumes:
+        """Every live stored volume (for bulk detection in memory)."""
+        self._require()
+        rows = self.conn.execute(
+            f"SELECT {_VOL_COLS} FROM volumes v JOIN owners o ON o.id = v.owner_id "
+            "WHERE v.is_zone=? AND o.state NOT IN ('cancelled', 'ended') ORDER BY v.id",
+            (int(zone),)).fetchall()
+        excluded = set(exclude_owners)
+        if excluded:
+            rows = [r for r in rows if r[1] not in excluded]
+        return self._load(rows, zone)
+
+    # -- conflicts and violations ----------------------------------------------
+    def upsert_conflict(self, a: int, b: int, pairs: list[dict[str, Any]], now: str) -> int:
+        a, b = min(a, b), max(a, b)
+        body = orjson.dumps(pairs).decode()
+        row = self.conn.execute("SELECT id, status, pairs FROM conflicts WHERE activity_a=? "
+                                "AND activity_b=?", (a, b)).fetchone()
+        if row is None:
+            cur = self.conn.execute(
+                "INSERT INTO conflicts (activity_a, activity_b, status, pairs, opened_at, "
+                "updated_at) VALUES (?, ?, 'open', ?, ?, ?)", (a, b, body, now, now))
+            return int(cur.lastrowid or 0)
+        if row[1] != "open" or row[2] != body:
+            self.conn.execute("UPDATE conflicts SET status='open', pairs=?, updated_at=? "
+                              "WHERE id=?", (body, now, row[0]))
+        return int(row[0])
+
+    def resolve_conflicts(self, owner_id: int, keep: set[int], now: str) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT id FROM conflicts WHERE status='open' AND (activity_a=? OR activity_b=?)",
+            (owner_id, owner_id)).fetchall()
+        gone = [r[0] for r in rows if r[0] not in keep]
+        self.conn.executemany("UPDATE conflicts SET status='resolved', updated_at=? WHERE id=?",
+                              [(now, c) for c in gone])
+        return gone
+
+    def record_violations(self, rows: list[dict[str, Any]], now: str) -> None:
+        self.conn.executemany(
+            "INSERT INTO violations (activity_id, zone_id, volume, zone_volume, restriction, "
+            "overridden, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(r["activity_id"], r["zone_id"], orjson.dumps(r["volume"]).decode(),
+              orjson.dumps(r["zone_volume"]).decode(), r["restriction"], int(r["overridden"]),
+              now) for r in rows])
+
+    def clear_violations(self, owner_id: int, *, zone: bool) -> None:
+        col = "zone_id" if zone else "activity_id"
+        self.conn.execute(f"DELETE FROM violations WHERE {col}=?", (owner_id,))
+
+    # -- listings ----------------------------------------------------------------
+    def list_owners(self, *, party: str | None, zone: bool) -> list[ActivityRow]:
+        self._require()
+        sql = self._OWNER_SQL + " WHERE o.is_zone=?"
+        args: list[Any] = [int(zone)]
+        if party is not None:
+            sql += " AND o.party=?"
+            args.append(party)
+        return [self._owner_row(r) for r in self.conn.execute(sql + " ORDER BY o.id", args)]
+
+    def list_conflicts(self, *, party: str | None, status: str | None) -> list[ConflictRow]:
+        self._require()
+        sql = ("SELECT c.id, a.ext_id, a.party, b.ext_id, b.party, c.status, c.opened_at, "
+               "c.updated_at, c.pairs FROM conflicts c JOIN owners a ON a.id = c.activity_a "
+               "JOIN owners b ON b.id = c.activity_b WHERE 1=1")
+        args: list[Any] = []
+        if party is not None:
+            sql += " AND (a.party=? OR b.party=?)"
+            args += [party, party]
+        if status is not None:
+            sql += " AND c.status=?"
+            args.append(status)
+        return [ConflictRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], orjson.loads(r[8]))
+                for r in self.conn.execute(sql + " ORDER BY c.id", args)]
+
+    def list_violations(self, *, party: str | None) -> list[dict[str, Any]]:
+        self._require()
+        sql = ("SELECT x.id, a.ext_id, a.party, z.ext_id, z.party, x.volume, x.zone_volume, "
+               "x.restriction, x.overridden, x.created_at FROM violations x "
+               "JOIN owners a ON a.id = x.activity_id JOIN owners z ON z.id = x.zone_id")
+        args: list[Any] = []
+        if party is not None:
+            sql += " WHERE a.party=? OR z.party=?"
+            args += [party, party]
+        return [{"id": r[0], "activity": r[1], "party": r[2], "zone": r[3], "zone_party": r[4],
+                 "volume": orjson.loads(r[5]), "zone_volume": orjson.loads(r[6]),
+                 "restriction": r[7], "overridden": bool(r[8]), "created_at": r[9]}
+                for r in self.conn.execute(sql + " ORDER BY x.id", args)]
+
+    def iter_export(self, *, party: str | None) -> Iterator[tuple[ActivityRow, VolumeSet]]:
+        for zone in (False, True):
+            for owner in self.list_owners(party=party, zone=zone):
+                if owner.state == "cancelled":
+                    continue
+                yield owner, self.volumes_of([owner.id], zone=zone).volumes
