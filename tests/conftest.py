@@ -1,0 +1,53 @@
+"""Shared fixtures and scenario builders for the tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+T0 = "2026-05-01T08:00:00Z"
+T1 = "2026-05-01T09:00:00Z"
+
+
+def feature(fid: Any, party: str | None, geometry: dict[str, Any], **props: Any) -> dict[str, Any]:
+    p: dict[str, Any] = {"alt_lower_m": 0, "alt_upper_m": 100, "time_start": T0, "time_end": T1}
+    if party is not None:
+        p["party"] = party
+    p.update(props)
+    return {"type": "Feature", "id": fid, "geometry": geometry, "properties": p}
+
+
+def square(x: float, y: float, d: float) -> dict[str, Any]:
+    return {"type": "Polygon",
+            "coordinates": [[[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]]]}
+
+
+def circle(x: float, y: float) -> dict[str, Any]:
+    return {"type": "Point", "coordinates": [x, y]}
+
+
+def collection(*features: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "FeatureCollection", "features": list(features)}
+
+
+def detente_exe() -> list[str]:
+    exe = shutil.which("detente", path=str(Path(sys.executable).parent))
+    return [exe] if exe else [sys.executable, "-m", "detente"]
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path):
+    """Run the real console script; returns CompletedProcess with text output."""
+
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "DETENTE_DB": str(tmp_path / "detente.db"), "COLUMNS": "200"}
+        return subprocess.run([*detente_exe(), *args], input=stdin, capture_output=True,
+                              text=True, cwd=tmp_path, env=env, timeout=300)
+
+    return run

@@ -1,0 +1,149 @@
+"""A slow, independent brute-force reference for SEMANTICS.md, used by the property tests.
+
+Written from the contract alone, sharing no code with ``detente.core``: its own
+parsing and unwrapping, an azimuthal equidistant projection centred on each pair
+(recentred on the nearest points found), edges densified 20x finer than the engine,
+and Karney's geodesic for the final distance. It checks every pair (O(n^2)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import shapely
+from pyproj import Geod, Transformer
+from shapely.ops import nearest_points
+
+GEOD = Geod(ellps="WGS84")
+FINE_DEG = 0.0005
+
+
+@dataclass
+class RefVolume:
+    fid: object
+    party: str
+    kind: str | None
+    ring_sets: list[list[list[float]]] | None  # unwrapped rings, or None for circle
+    centre: tuple[float, float] | None
+    radius: float
+    lo: float
+    hi: float
+    t0: float
+    t1: float
+    zone: bool
+    restriction: str | None
+    applies_to: list[str] | None
+
+
+def _seconds(s: str) -> float:
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+
+def _unwrap(ring: list[list[float]]) -> list[list[float]]:
+    out = [list(ring[0][:2])]
+    for lon, lat in (p[:2] for p in ring[1:]):
+        prev = out[-1][0]
+        d = lon - prev
+        while d > 180:
+            d -= 360
+        while d < -180:
+            d += 360
+        out.append([prev + d, lat])
+    return out
+
+
+def parse(fc: dict) -> list[RefVolume]:
+    vols = []
+    for f in fc["features"]:
+        p = f["properties"]
+        g = f["geometry"]
+        if g["type"] == "Polygon":
+            rings = [_unwrap(r) for r in g["coordinates"]]
+            # Holes sit next to the exterior, not a turn of the globe away.
+            x0 = rings[0][0][0]
+            rings = [rings[0]] + [[[x + 360.0 * round((x0 - r[0][0]) / 360.0), y]
+                                   for x, y in r] for r in rings[1:]]
+            centre, radius = None, 0.0
+        else:
+            rings, centre, radius = None, tuple(g["coordinates"][:2]), float(p["radius_m"])
+        vols.append(RefVolume(
+            f["id"], p["party"], p.get("kind"), rings, centre, radius,
+            float(p["alt_lower_m"]), float(p["alt_upper_m"]),
+            _seconds(p["time_start"]), _seconds(p["time_end"]), bool(p.get("zone")),
+            p.get("restriction"), p.get("applies_to")))
+    return vols
+
+
+def _poly(rings: list[list[list[float]]], shift: float) -> shapely.Polygon:
+    return shapely.Polygon([(x + shift, y) for x, y in rings[0]],
+                           [[(x + shift, y) for x, y in r] for r in rings[1:]])
+
+
+def _geom(v: RefVolume, shift: float = 0.0) -> shapely.Geometry:
+    if v.ring_sets is not None:
+        return _poly(v.ring_sets, shift)
+    return shapely.Point(v.centre[0] + shift, v.centre[1])
+
+
+def _aeqd(lon0: float, lat0: float) -> Transformer:
+    return Transformer.from_pipeline(
+        "+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad "
+        f"+step +proj=aeqd +lon_0={lon0} +lat_0={lat0} +ellps=WGS84")
+
+
+def _align(a: shapely.Geometry, b: RefVolume) -> shapely.Geometry:
+    ca = a.centroid.x
+    gb = _geom(b)
+    shift = 360.0 * round((ca - gb.centroid.x) / 360.0)
+    return _geom(b, shift)
+
+
+def _distance_sets(ga: shapely.Geometry, gb: shapely.Geometry) -> float:
+    """Geodesic distance between two lon/lat sets with straight lon/lat edges."""
+    if ga.intersects(gb):
+        return 0.0
+    fa = shapely.segmentize(ga, FINE_DEG)
+    fb = shapely.segmentize(gb, FINE_DEG)
+    pa, pb = nearest_points(fa, fb)
+    for _ in range(2):
+        lon0, lat0 = (pa.x + pb.x) / 2, (pa.y + pb.y) / 2
+        tr = _aeqd(lon0, lat0)
+        proj = shapely.transform(np.array([fa, fb], dtype=object),
+                                 lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+        qa, qb = nearest_points(proj[0], proj[1])
+        back = tr.transform([qa.x, qb.x], [qa.y, qb.y], direction="INVERSE")
+        # The inverse answers in [-180, 180]: bring it back next to the centre.
+        lons = [x + 360.0 * round((lon0 - x) / 360.0) for x in back[0]]
+        pa, pb = shapely.Point(lons[0], back[1][0]), shapely.Point(lons[1], back[1][1])
+    return float(GEOD.inv(pa.x, pa.y, pb.x, pb.y)[2])
+
+
+def horizontal(a: RefVolume, b: RefVolume) -> tuple[float, bool]:
+    """(h, overlaps_h) by brute force."""
+    if a.ring_sets is None and b.ring_sets is None:
+        d = GEOD.inv(a.centre[0], a.centre[1], b.centre[0], b.centre[1])[2]
+        return max(0.0, d - a.radius - b.radius), d < a.radius + b.radius
+    ga = _geom(a)
+    gb = _align(ga, b)
+    if a.ring_sets is not None and b.ring_sets is not None:
+        overlap = ga.intersects(gb) and not ga.touches(gb)
+        return _distance_sets(ga, gb), overlap
+    d = _distance_sets(ga, gb)
+    r = a.radius + b.radius
+    return max(0.0, d - r), d < r
+
+
+def gaps(a: RefVolume, b: RefVolume) -> tuple[float, bool, float, bool]:
+    v = max(0.0, b.lo - a.hi, a.lo - b.hi)
+    t = max(0.0, b.t0 - a.t1, a.t0 - b.t1)
+    return v, min(a.hi, b.hi) > max(a.lo, b.lo), t, min(a.t1, b.t1) > max(a.t0, b.t0)
+
+
+def minima_for(minima: dict, a: RefVolume, b: RefVolume) -> tuple[float, float, float]:
+    for o in minima.get("overrides", []):
+        if sorted(o["kinds"]) == sorted([a.kind or "", b.kind or ""]) and a.kind and b.kind:
+            return o["horizontal_m"], o["vertical_m"], o["time_s"]
+    d = minima["default"]
+    return d["horizontal_m"], d["vertical_m"], d["time_s"]

@@ -1,0 +1,186 @@
+"""The engine against the brute-force reference, on random scenarios.
+
+Scenarios include antimeridian crossings, latitudes up to +-80 degrees, circles and
+polygons with holes, near-boundary horizontal gaps, and vertical and time gaps
+exactly equal to the minima. The engine may never miss a conflict; an extra one is
+allowed only inside the accuracy clause (0.1 % of the distance plus 1 m).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from detente.core.detect import detect
+from detente.core.minima import Minima
+from detente.core.report import check_report
+from detente.core.scenario import read_scenario
+
+from . import reference as ref
+
+PARTIES = ["A", "B", "C"]
+BASES = [(0.0, 0.0), (179.99, 10.0), (-179.995, -45.0), (12.0, 79.9), (-70.0, -79.9),
+         (30.0, 60.0), (179.999, 79.0)]
+
+
+def _wrap(lon: float) -> float:
+    return (lon + 180.0) % 360.0 - 180.0
+
+
+def _dest(lon: float, lat: float, az: float, dist: float) -> tuple[float, float]:
+    x, y, _ = ref.GEOD.fwd(lon, lat, az, dist)
+    return float(x), float(y)
+
+
+@st.composite
+def volumes(draw: st.DrawFn, base: tuple[float, float], i: int, anchor: Any) -> dict[str, Any]:
+    lon0, lat0 = base
+    near = anchor is not None and draw(st.booleans())
+    if near:
+        # Start from the previous footprint's first vertex and step a distance close to H.
+        alon, alat, dist = anchor
+        dist = max(1.0, dist + draw(st.sampled_from([-2.0, -0.5, 0.0, 0.5, 2.0, 30.0])))
+        clon, clat = _dest(alon, alat, draw(st.sampled_from([90.0, 0.0, 180.0, 270.0, 45.0])),
+                           dist)
+    else:
+        clon, clat = _dest(lon0, lat0, draw(st.floats(0, 360)), draw(st.floats(0, 1500)))
+    clat = max(-79.95, min(79.95, clat))
+    size = draw(st.floats(30, 2500))
+    shape = draw(st.sampled_from(["box", "tri", "circle", "holed", "diamond"]))
+    props: dict[str, Any] = {}
+    if shape == "circle":
+        geom = {"type": "Point", "coordinates": [_wrap(clon), clat]}
+        props["radius_m"] = size
+    else:
+        n = {"box": 4, "tri": 3, "holed": 4, "diamond": 4}[shape]
+        start = 45.0 if shape != "diamond" else 0.0
+        ring = [_dest(clon, clat, start + k * 360.0 / n, size) for k in range(n)]
+        if near:
+            ring = [(clon, clat)] + [_dest(clon, clat, 90 + k * 45.0, size) for k in range(3)]
+        ring = [(_wrap(x), max(-79.99, min(79.99, y))) for x, y in ring]
+        coords = [[list(p) for p in [*ring, ring[0]]]]
+        if shape == "holed" and not near:
+            hole = [_dest(clon, clat, 45.0 + k * 90.0, size / 3) for k in range(4)]
+            hole = [(_wrap(x), y) for x, y in hole]
+            coords.append([list(p) for p in [*hole, hole[0]]])
+        geom = {"type": "Polygon", "coordinates": coords}
+    lo = draw(st.sampled_from([0, 50, 100, 150]))
+    hi = lo + draw(st.sampled_from([0, 50, 100]))
+    start = draw(st.sampled_from([0, 60, 120, 1800]))
+    length = draw(st.sampled_from([60, 120, 1800]))
+    hh = lambda s: f"2026-05-01T{8 + s // 3600:02d}:{(s % 3600) // 60:02d}:00Z"  # noqa: E731
+    zone = draw(st.integers(0, 4)) == 0
+    if zone:
+        props.update(zone=True, restriction=draw(st.sampled_from(["prohibited", "notify"])))
+    props.update(party=draw(st.sampled_from(PARTIES)), alt_lower_m=lo, alt_upper_m=hi,
+                 time_start=hh(start), time_end=hh(start + length),
+                 kind=draw(st.sampled_from([None, "air", "ground"])))
+    if props["kind"] is None:
+        del props["kind"]
+    return {"type": "Feature", "id": f"v{i}", "geometry": geom, "properties": props}
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    base = draw(st.sampled_from(BASES))
+    H = draw(st.sampled_from([0.0, 100.0, 500.0, 1000.0, 5000.0]))
+    V = draw(st.sampled_from([0.0, 50.0, 100.0]))
+    T = draw(st.sampled_from([0.0, 60.0, 120.0]))
+    feats = []
+    anchor = None
+    for i in range(draw(st.integers(2, 6))):
+        f = draw(volumes(base, i, anchor))
+        feats.append(f)
+        g = f["geometry"]
+        first = g["coordinates"] if g["type"] == "Point" else g["coordinates"][0][0]
+        extra = f["properties"].get("radius_m", 0.0)
+        anchor = (first[0], first[1], H + extra)
+    minima = {"default": {"horizontal_m": H, "vertical_m": V, "time_s": T},
+              "overrides": [{"kinds": ["air", "air"], "horizontal_m": H * 2, "vertical_m": V,
+                             "time_s": T}]}
+    return {"type": "FeatureCollection", "features": feats}, minima
+
+
+def tolerance(h: float) -> float:
+    return 0.001 * h + 1.0
+
+
+def reference_result(fc: dict[str, Any], minima: dict[str, Any]):
+    vols = ref.parse(fc)
+    acts = [v for v in vols if not v.zone]
+    zones = [v for v in vols if v.zone]
+    sure, maybe = {}, {}
+    for i, a in enumerate(acts):
+        for b in acts[i + 1:]:
+            if a.party == b.party:
+                continue
+            H, V, T = ref.minima_for(minima, a, b)
+            v, ov_v, t, ov_t = ref.gaps(a, b)
+            if not ((ov_v or v < V) and (ov_t or t < T)):
+                continue
+            h, ov_h = ref.horizontal(a, b)
+            key = (a.fid, b.fid)
+            if H == 0:
+                if ov_h and (a.ring_sets is not None and b.ring_sets is not None):
+                    sure[key] = (h, v, t)
+                elif a.ring_sets is None or b.ring_sets is None:
+                    # overlap with a circle: the centre distance against the radius
+                    if ov_h and h == 0:
+                        maybe[key] = (h, v, t)
+                    elif h <= tolerance(h):
+                        maybe[key] = (h, v, t)
+            elif h < H - 0.01:
+                sure[key] = (h, v, t)
+            elif h < H + tolerance(H):
+                maybe[key] = (h, v, t)
+    vio_sure, vio_maybe = set(), set()
+    for a in acts:
+        for z in zones:
+            applies = (a.party != z.party) if z.applies_to is None else a.party in z.applies_to
+            if not applies:
+                continue
+            _, ov_v, _, ov_t = ref.gaps(a, z)
+            if not (ov_v and ov_t):
+                continue
+            h, ov_h = ref.horizontal(a, z)
+            if a.ring_sets is not None and z.ring_sets is not None:
+                if ov_h:
+                    vio_sure.add((a.fid, z.fid))
+            elif ov_h and h == 0 and not math.isclose(h, 0):
+                vio_sure.add((a.fid, z.fid))
+            elif h <= 1.0:
+                vio_maybe.add((a.fid, z.fid))
+    return sure, maybe, vio_sure, vio_maybe
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(scenarios())
+def test_engine_matches_reference(case: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    fc, minima_doc = case
+    scenario = read_scenario(fc)
+    found = check_report(scenario, detect(scenario.activities, scenario.zones,
+                                          Minima.from_json(minima_doc)))
+    got = {}
+    for c in found["conflicts"]:
+        got[(c["a"], c["b"])] = c
+    sure, maybe, vio_sure, vio_maybe = reference_result(fc, minima_doc)
+    event(f"conflicts: {min(len(sure), 3)}+ sure, {min(len(maybe), 1)}+ near the boundary")
+    event(f"red-line entries: {min(len(vio_sure), 1)}+")
+    # Never a miss.
+    for key, (h, v, t) in sure.items():
+        assert key in got, f"missed conflict {key}: reference h={h} v={v} t={t}"
+    # Extra reports only inside the accuracy clause.
+    for key in got:
+        assert key in sure or key in maybe, f"false alarm {key}: {got[key]}"
+    # Gaps: v and t exact; h within the accuracy clause.
+    for key, c in got.items():
+        h, v, t = sure.get(key) or maybe[key]
+        assert c["vertical_m"] == v and c["time_s"] == t, (key, c, v, t)
+        assert abs(c["horizontal_m"] - h) <= tolerance(h), (key, c["horizontal_m"], h)
+        assert c["horizontal_m"] <= h + 0.001, "h must err towards reporting (low)"
+    got_v = {(x["volume"], x["zone"]) for x in found["violations"]}
+    assert vio_sure <= got_v, f"missed red-line entries {vio_sure - got_v}"
+    assert got_v <= vio_sure | vio_maybe, f"false red-line entries {got_v - vio_sure - vio_maybe}"
