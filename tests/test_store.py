@@ -1,0 +1,113 @@
+"""The embedded store and the submit use case: same answers as the stateless engine,
+replace and cancel recompute conflicts, export round-trips."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+
+from detente.core.detect import detect
+from detente.core.minima import Minima, Separation
+from detente.core.scenario import read_scenario
+from detente.formats.geojson import export_scenario
+from detente.service import Deconfliction
+from detente.store.sqlite import SQLiteStore
+
+from .conftest import collection, feature, square
+from .test_property_detection import scenarios
+
+
+def service(tmp_path, minima: Minima | None = None, name: str = "s.db") -> Deconfliction:
+    store = SQLiteStore(str(tmp_path / name))
+    store.initialise(minima or Minima(Separation(500.0, 50.0, 60.0)))
+    return Deconfliction(store)
+
+
+def stored_pairs(svc: Deconfliction) -> set[frozenset[tuple[str, str]]]:
+    return {frozenset({(c.party_a, c.activity_a), (c.party_b, c.activity_b)})
+            for c in svc.store.list_conflicts(party=None, status="open")}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(scenarios())
+def test_store_agrees_with_engine(tmp_path_factory, case: tuple[dict[str, Any], dict[str, Any]]
+                                  ) -> None:
+    """Submitting a scenario party by party finds the conflicts `check` finds at once."""
+    fc, minima_doc = case
+    fc = {**fc, "features": [f for f in fc["features"] if not f["properties"].get("zone")]}
+    minima = Minima.from_json(minima_doc)
+    svc = service(tmp_path_factory.mktemp("db"), minima)
+    by_party: dict[str, list[Any]] = {}
+    for f in fc["features"]:
+        by_party.setdefault(f["properties"]["party"], []).append(f)
+    for party, feats in by_party.items():
+        svc.submit(read_scenario(collection(*feats), default_party=party))
+    scen = read_scenario(fc)
+    found = detect(scen.activities, scen.zones, minima)
+    acts = scen.activities
+    expected = {frozenset({(acts.party[a], acts.activity[a]), (acts.party[b], acts.activity[b])})
+                for a, b in zip(found.conflicts.a, found.conflicts.b, strict=True)}
+    assert stored_pairs(svc) == expected
+
+
+def test_replace_and_cancel_recompute(tmp_path) -> None:
+    svc = service(tmp_path)
+    svc.submit(read_scenario(collection(feature("convoy", None, square(10.0, 50.0, 0.01))),
+                             default_party="A"))
+    r = svc.submit(read_scenario(collection(feature("patrol", None, square(10.005, 50.0, 0.01))),
+                                 default_party="B"))
+    assert len(r.conflicts) == 1 and r.created == ["patrol"]
+    cid = r.conflicts[0]["id"]
+    # B moves away: replaced, the conflict is resolved.
+    r = svc.submit(read_scenario(collection(feature("patrol", None, square(11.0, 50.0, 0.01))),
+                                 default_party="B"))
+    assert r.replaced == ["patrol"] and r.conflicts == [] and r.resolved == [cid]
+    assert svc.store.find_owner("B", "patrol", zone=False).version == 2
+    # B comes back: the same conflict reopens.
+    r = svc.submit(read_scenario(collection(feature("patrol", None, square(10.005, 50.0, 0.01))),
+                                 default_party="B"))
+    assert [c["id"] for c in r.conflicts] == [cid]
+    assert svc.cancel("A", "convoy") == [cid]
+    assert svc.store.list_conflicts(party="B", status="open") == []
+    # A cancelled activity no longer conflicts with new submissions.
+    r = svc.submit(read_scenario(collection(feature("sweep", None, square(10.0, 50.0, 0.01))),
+                                 default_party="C"))
+    assert {(c["party_a"], c["party_b"]) for c in r.conflicts} == {("B", "C")}
+
+
+def test_antimeridian_in_store(tmp_path) -> None:
+    svc = service(tmp_path)
+    east = {"type": "Polygon", "coordinates": [[[179.99, 0], [-179.99, 0], [-179.99, 0.01],
+                                                [179.99, 0.01], [179.99, 0]]]}
+    svc.submit(read_scenario(collection(feature("e", None, east)), default_party="A"))
+    r = svc.submit(read_scenario(collection(feature("w", None, square(-179.994, 0.0, 0.001))),
+                                 default_party="B"))
+    assert len(r.conflicts) == 1
+    r = svc.submit(read_scenario(collection(feature("x", None, square(179.986, 0.0, 0.001))),
+                                 default_party="C"))
+    assert {c["activity_a"] for c in r.conflicts} | {c["activity_b"] for c in r.conflicts} \
+        == {"e", "x"}
+
+
+def test_export_round_trip(tmp_path) -> None:
+    svc = service(tmp_path)
+    fc = collection(
+        feature("a1", "A", square(10.0, 50.0, 0.01), kind="convoy"),
+        feature(7, "A", {"type": "Point", "coordinates": [10.2, 50.1]}, radius_m=250.5,
+                activity="a1", kind="convoy"),
+        feature("z", "Z", {"type": "Polygon", "coordinates": [[[179.99, 0], [-179.99, 0],
+                                                               [-179.99, 1], [179.99, 0]]]},
+                zone=True, restriction="notify", applies_to=["A"]),
+    )
+    svc.submit(read_scenario(fc))
+    doc = export_scenario(svc.store.iter_export(party=None))
+    again = read_scenario(json.dumps(doc))
+    orig = read_scenario(fc)
+    assert again.activities.ids == orig.activities.ids == ["a1", 7]
+    assert list(again.activities.radius) == [0.0, 250.5]
+    assert again.zones.applies_to[0] == ("A",)
+    for x, y in zip(again.activities.geom.tolist() + again.zones.geom.tolist(),
+                    orig.activities.geom.tolist() + orig.zones.geom.tolist(), strict=True):
+        assert x.equals(y)
