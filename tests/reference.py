@@ -111,7 +111,8 @@ def _distance_sets(ga: shapely.Geometry, gb: shapely.Geometry) -> float:
         lon0, lat0 = (pa.x + pb.x) / 2, (pa.y + pb.y) / 2
         tr = _aeqd(lon0, lat0)
         proj = shapely.transform(np.array([fa, fb], dtype=object),
-                                 lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+                                 lambda xy, tr=tr: np.column_stack(tr.transform(xy[:, 0],
+                                                                               xy[:, 1])))
         qa, qb = nearest_points(proj[0], proj[1])
         back = tr.transform([qa.x, qb.x], [qa.y, qb.y], direction="INVERSE")
         # The inverse answers in [-180, 180]: bring it back next to the centre.
@@ -120,19 +121,25 @@ def _distance_sets(ga: shapely.Geometry, gb: shapely.Geometry) -> float:
     return float(GEOD.inv(pa.x, pa.y, pb.x, pb.y)[2])
 
 
-def horizontal(a: RefVolume, b: RefVolume) -> tuple[float, bool]:
-    """(h, overlaps_h) by brute force."""
+def horizontal(a: RefVolume, b: RefVolume) -> tuple[float, bool, float]:
+    """(h, overlaps_h, clearance) by brute force.
+
+    ``clearance`` is the signed distance between the centre(s) and the other footprint
+    less the radii (negative: a circle reaches into the other footprint); for two
+    polygons it is ``h``.
+    """
     if a.ring_sets is None and b.ring_sets is None:
         d = GEOD.inv(a.centre[0], a.centre[1], b.centre[0], b.centre[1])[2]
-        return max(0.0, d - a.radius - b.radius), d < a.radius + b.radius
+        c = d - a.radius - b.radius
+        return max(0.0, c), c < 0, c
     ga = _geom(a)
     gb = _align(ga, b)
     if a.ring_sets is not None and b.ring_sets is not None:
         overlap = ga.intersects(gb) and not ga.touches(gb)
-        return _distance_sets(ga, gb), overlap
-    d = _distance_sets(ga, gb)
-    r = a.radius + b.radius
-    return max(0.0, d - r), d < r
+        h = _distance_sets(ga, gb)
+        return h, overlap, h
+    c = _distance_sets(ga, gb) - a.radius - b.radius
+    return max(0.0, c), c < 0, c
 
 
 def gaps(a: RefVolume, b: RefVolume) -> tuple[float, bool, float, bool]:

@@ -8,7 +8,6 @@ allowed only inside the accuracy clause (0.1 % of the distance plus 1 m).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
@@ -121,17 +120,15 @@ def reference_result(fc: dict[str, Any], minima: dict[str, Any]):
             v, ov_v, t, ov_t = ref.gaps(a, b)
             if not ((ov_v or v < V) and (ov_t or t < T)):
                 continue
-            h, ov_h = ref.horizontal(a, b)
+            h, ov_h, clearance = ref.horizontal(a, b)
             key = (a.fid, b.fid)
             if H == 0:
-                if ov_h and (a.ring_sets is not None and b.ring_sets is not None):
+                polygons = a.ring_sets is not None and b.ring_sets is not None
+                if ov_h and (polygons or clearance < -tolerance(-clearance)):
                     sure[key] = (h, v, t)
-                elif a.ring_sets is None or b.ring_sets is None:
-                    # overlap with a circle: the centre distance against the radius
-                    if ov_h and h == 0:
-                        maybe[key] = (h, v, t)
-                    elif h <= tolerance(h):
-                        maybe[key] = (h, v, t)
+                elif not polygons and clearance <= tolerance(abs(clearance)):
+                    # a circle's edge within the accuracy clause of the other footprint
+                    maybe[key] = (h, v, t)
             elif h < H - 0.01:
                 sure[key] = (h, v, t)
             elif h < H + tolerance(H):
@@ -145,13 +142,13 @@ def reference_result(fc: dict[str, Any], minima: dict[str, Any]):
             _, ov_v, _, ov_t = ref.gaps(a, z)
             if not (ov_v and ov_t):
                 continue
-            h, ov_h = ref.horizontal(a, z)
+            _, ov_h, clearance = ref.horizontal(a, z)
             if a.ring_sets is not None and z.ring_sets is not None:
                 if ov_h:
                     vio_sure.add((a.fid, z.fid))
-            elif ov_h and h == 0 and not math.isclose(h, 0):
+            elif clearance < -tolerance(-clearance):
                 vio_sure.add((a.fid, z.fid))
-            elif h <= 1.0:
+            elif clearance <= tolerance(abs(clearance)):
                 vio_maybe.add((a.fid, z.fid))
     return sure, maybe, vio_sure, vio_maybe
 

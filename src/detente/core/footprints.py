@@ -70,7 +70,7 @@ def build_polygons(
     lon = coords[:, 0]
     lat = coords[:, 1]
     pos_ring = np.repeat(np.arange(n_rings), ring_len)
-    bad = ~np.isfinite(coords).all(axis=1)
+    bad: NDArray[np.bool_] = np.asarray(~np.isfinite(coords).all(axis=1), dtype=bool)
     first_ring_fail(_any_per(bad, pos_ring, n_rings), "coordinates must be finite numbers")
     _raise_first(problems)
     first_ring_fail(

@@ -8,13 +8,13 @@ format) and drops digits past microseconds, so the grammar is checked here.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
     r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
 )
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NS_PER_S = 1_000_000_000
 
 
@@ -41,7 +41,7 @@ def parse_instant(text: object, *, round_up: bool = False) -> int:
         second = 59
     try:
         if m.group(8):
-            tz = timezone.utc
+            tz = UTC
         else:
             sign = 1 if m.group(9) == "+" else -1
             offset = timedelta(hours=int(m.group(10)), minutes=int(m.group(11)))

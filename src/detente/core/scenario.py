@@ -204,18 +204,8 @@ class _Reader:
             k = props.get("kind")
             if k is not None and not isinstance(k, str):
                 raise InputError("kind must be a string", item=item, field="properties.kind")
-            lo = props.get("alt_lower_m")
-            hi = props.get("alt_upper_m")
-            for name, val in (("alt_lower_m", lo), ("alt_upper_m", hi)):
-                if val is None:
-                    raise InputError("missing: metres above the WGS 84 ellipsoid",
-                                     item=item, field=f"properties.{name}")
-                if isinstance(val, bool) or not isinstance(val, _NUMBER):
-                    raise InputError(f"must be a number (metres), not {val!r}",
-                                     item=item, field=f"properties.{name}")
-                if not math.isfinite(val):
-                    raise InputError("must be a finite number", item=item,
-                                     field=f"properties.{name}")
+            lo = _altitude(props.get("alt_lower_m"), item, "alt_lower_m")
+            hi = _altitude(props.get("alt_upper_m"), item, "alt_upper_m")
             if lo > hi:
                 raise InputError(f"alt_lower_m ({lo}) is above alt_upper_m ({hi})",
                                  item=item, field="properties.alt_lower_m")
@@ -301,8 +291,8 @@ class _Reader:
             party.append(p)
             activity.append(act_s)
             kind.append(k)
-            alt_lo.append(float(lo))
-            alt_hi.append(float(hi))
+            alt_lo.append(lo)
+            alt_hi.append(hi)
             t0.append(s)
             t1.append(e)
             is_zone.append(bool(zone))
@@ -346,6 +336,18 @@ class _Reader:
             activity_pos=act_pos,
             zone_pos=zone_pos,
         )
+
+
+def _altitude(val: Any, item: str, name: str) -> float:
+    if val is None:
+        raise InputError("missing: metres above the WGS 84 ellipsoid", item=item,
+                         field=f"properties.{name}")
+    if isinstance(val, bool) or not isinstance(val, _NUMBER):
+        raise InputError(f"must be a number (metres), not {val!r}", item=item,
+                         field=f"properties.{name}")
+    if not math.isfinite(val):
+        raise InputError("must be a finite number", item=item, field=f"properties.{name}")
+    return float(val)
 
 
 def _positions(

@@ -145,8 +145,9 @@ def horizontal(
         return h, overlap
     da = densify(geom_a[rest]) if dens_a is None else dens_a[rest]
     db = densify(geom_b[rest]) if dens_b is None else _shift(dens_b[rest], off[rest])
-    ua = np.column_stack([np.minimum(ba[rest, 0], bb[rest, 0]), np.maximum(ba[rest, 2], bb[rest, 2])])
-    lon0 = np.round(((ua[:, 0] + ua[:, 1]) / 2) / GRID_DEG) * GRID_DEG
+    west = np.minimum(ba[rest, 0], bb[rest, 0])
+    east = np.maximum(ba[rest, 2], bb[rest, 2])
+    lon0 = np.round(((west + east) / 2) / GRID_DEG) * GRID_DEG
     ra, rb = rad_a[rest], rad_b[rest]
     sag = np.where(ra > 0, 0.0, SAGITTA_M) + np.where(rb > 0, 0.0, SAGITTA_M)
     wide = np.zeros(len(rest), dtype=bool)

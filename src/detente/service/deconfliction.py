@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -26,8 +26,7 @@ from ..core.minima import Minima, Separation
 from ..core.scenario import Scenario
 from ..core.volumes import VolumeSet
 from ..errors import NotFound, Refused
-from ..store.contract import StoredVolumes
-from ..store.sqlite import SQLiteStore
+from ..store.contract import Store, StoredVolumes
 
 # Above this many new volumes per stored one, detection loads the stored set once
 # and joins in memory instead of one R*Tree query per new volume.
@@ -35,7 +34,7 @@ BULK_RATIO = 1 / 50
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -67,7 +66,7 @@ def _group_index(vols: VolumeSet) -> dict[tuple[str, str], np.ndarray]:
 class Deconfliction:
     """The detection use cases over one store."""
 
-    def __init__(self, store: SQLiteStore, clock: Callable[[], str] = utc_now):
+    def __init__(self, store: Store, clock: Callable[[], str] = utc_now):
         self.store = store
         self.clock = clock
 
@@ -117,8 +116,8 @@ class Deconfliction:
             widest = minima.widest
             # New activity volumes against stored ones and against each other.
             stored = self._near(acts, widest, zone=False)
-            found_stored = evaluate_conflicts(acts, *self._pairs(acts, stored, widest, False),
-                                              minima)
+            i, j = candidates_between(acts, stored.volumes, widest)
+            found_stored = evaluate_conflicts(acts, i, stored.volumes, j, minima)
             i, j = candidates_within(acts, widest)
             found_new = evaluate_conflicts(acts, i, acts, j, minima)
             conflicts = self._conflict_groups(acts, act_owner, stored, found_stored, found_new)
@@ -181,12 +180,6 @@ class Deconfliction:
             return st.live_volumes(zone=zone)
         stored, _, _ = st.candidates(query, widen, zone=zone)
         return stored
-
-    @staticmethod
-    def _pairs(query: VolumeSet, stored: StoredVolumes, widen: Separation, zone: bool
-               ) -> tuple[np.ndarray, VolumeSet, np.ndarray]:
-        i, j = candidates_between(query, stored.volumes, widen)
-        return i, stored.volumes, j
 
     @staticmethod
     def _conflict_groups(acts: VolumeSet, act_owner: np.ndarray, stored: StoredVolumes,

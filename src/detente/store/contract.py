@@ -86,14 +86,19 @@ class Store(Protocol):
     def insert_volumes(self, owner_ids: np.ndarray, vols: VolumeSet, *, zone: bool
                        ) -> np.ndarray: ...
 
-    def candidates(self, query: VolumeSet, widen: Separation, *, zone: bool,
-                   exclude_owners: Sequence[int] = ()) -> tuple[StoredVolumes, np.ndarray,
-                                                                np.ndarray]:
+    def candidates(self, query: VolumeSet, widen: Separation, *, zone: bool
+                   ) -> tuple[StoredVolumes, np.ndarray, np.ndarray]:
         """Stored live volumes that may be within ``widen`` of each query volume.
 
         Returns the stored volumes and candidate pairs ``(query index, stored index)``:
         a superset of the true conflicts (never a miss).
         """
+
+    def live_count(self, *, zone: bool) -> int:
+        """How many volumes of live (not cancelled, not ended) owners are stored."""
+
+    def live_volumes(self, *, zone: bool) -> StoredVolumes:
+        """Every live stored volume, for bulk detection in memory."""
 
     def volumes_of(self, owner_ids: Sequence[int], *, zone: bool) -> StoredVolumes: ...
 

@@ -246,9 +246,8 @@ class SQLiteStore:
             "WHERE v.is_zone=? AND o.state NOT IN ('cancelled', 'ended')",
             (int(zone),)).fetchone()[0])
 
-    def candidates(self, query: VolumeSet, widen: Separation, *, zone: bool,
-                   exclude_owners: Sequence[int] = ()) -> tuple[StoredVolumes, np.ndarray,
-                                                                np.ndarray]:
+    def candidates(self, query: VolumeSet, widen: Separation, *, zone: bool
+                   ) -> tuple[StoredVolumes, np.ndarray, np.ndarray]:
         """R*Tree candidates; queries each box and its antimeridian copy."""
         self._require()
         n = len(query)
@@ -260,7 +259,6 @@ class SQLiteStore:
                              query.alt_hi + widen.vertical_m,
                              query.t0 - int(widen.time_s * 1e9) - 1,
                              query.t1 + int(widen.time_s * 1e9) + 1)
-        excluded = set(exclude_owners)
         idx = self._index(zone)
         sql = (f"SELECT r.rid >> 1 FROM {idx} r WHERE r.x1 >= ? AND r.x0 <= ? AND r.y1 >= ? "
                "AND r.y0 <= ? AND r.z1 >= ? AND r.z0 <= ? AND r.t1 >= ? AND r.t0 <= ?")
@@ -283,30 +281,25 @@ class SQLiteStore:
                 f"SELECT {_VOL_COLS} FROM volumes v JOIN owners o ON o.id = v.owner_id "
                 f"WHERE v.id IN ({','.join('?' * len(part))}) "
                 "AND o.state NOT IN ('cancelled', 'ended')", part).fetchall()
-        rows = [r for r in rows if r[1] not in excluded]
         stored = self._load(rows, zone)
         pos = {int(v): k for k, v in enumerate(stored.volume_id)}
         qi, si = [], []
         seen: set[tuple[int, int]] = set()
         for q, v in zip(q_idx, v_ids, strict=True):
-            k = pos.get(v)
-            if k is not None and (q, k) not in seen:
-                seen.add((q, k))
+            at = pos.get(v)
+            if at is not None and (q, at) not in seen:
+                seen.add((q, at))
                 qi.append(q)
-                si.append(k)
+                si.append(at)
         return stored, np.asarray(qi, dtype=np.intp), np.asarray(si, dtype=np.intp)
 
-    def live_volumes(self, *, zone: bool, bbox: Sequence[float] | None = None,
-                     exclude_owners: Sequence[int] = ()) -> StoredVolumes:
+    def live_volumes(self, *, zone: bool) -> StoredVolumes:
         """Every live stored volume (for bulk detection in memory)."""
         self._require()
         rows = self.conn.execute(
             f"SELECT {_VOL_COLS} FROM volumes v JOIN owners o ON o.id = v.owner_id "
             "WHERE v.is_zone=? AND o.state NOT IN ('cancelled', 'ended') ORDER BY v.id",
             (int(zone),)).fetchall()
-        excluded = set(exclude_owners)
-        if excluded:
-            rows = [r for r in rows if r[1] not in excluded]
         return self._load(rows, zone)
 
     # -- conflicts and violations ----------------------------------------------
