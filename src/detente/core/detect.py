@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import shapely
 from numpy.typing import NDArray
 
+from .candidates import box_pairs
 from .geodesy import expand_bounds
 from .minima import Minima, Separation
 from .separation import horizontal
@@ -56,34 +56,16 @@ class Violations:
         return len(self.volume)
 
 
-def _boxes_with_wraps(bounds: FloatArray) -> tuple[FloatArray, IntArray]:
-    """Boxes in [-180, 180] longitude: a box beyond the antimeridian is entered again, shifted."""
-    over = np.flatnonzero(bounds[:, 2] > 180)
-    under = np.flatnonzero(bounds[:, 0] < -180)
-    shifted_over = bounds[over] - np.array([360.0, 0, 360.0, 0])
-    shifted_under = bounds[under] + np.array([360.0, 0, 360.0, 0])
-    all_b = np.concatenate([bounds, shifted_over, shifted_under])
-    owner = np.concatenate([np.arange(len(bounds)), over, under]).astype(np.intp)
-    return all_b, owner
-
-
-def _box_pairs(tree_bounds: FloatArray, query_bounds: FloatArray) -> tuple[IntArray, IntArray]:
-    """All (query, tree) index pairs whose boxes intersect (touching counts)."""
-    if len(tree_bounds) == 0 or len(query_bounds) == 0:
-        e = np.empty(0, dtype=np.intp)
-        return e, e.copy()
-    tb, t_owner = _boxes_with_wraps(tree_bounds)
-    qb, q_owner = _boxes_with_wraps(query_bounds)
-    tree = shapely.STRtree(shapely.box(tb[:, 0], tb[:, 1], tb[:, 2], tb[:, 3]))
-    qi, ti = tree.query(shapely.box(qb[:, 0], qb[:, 1], qb[:, 2], qb[:, 3]),
-                        predicate="intersects")
-    q = q_owner[qi]
-    t = t_owner[ti]
-    if len(tb) != len(tree_bounds) or len(qb) != len(query_bounds):
-        key = np.unique(q.astype(np.int64) * (len(tree_bounds) + 1) + t)
-        q = (key // (len(tree_bounds) + 1)).astype(np.intp)
-        t = (key % (len(tree_bounds) + 1)).astype(np.intp)
-    return q, t
+def _boxes3(vols: VolumeSet, widen: Separation, t_origin: int
+            ) -> tuple[FloatArray, FloatArray]:
+    """(lon, lat, seconds) boxes widened by half the minima each, conservatively."""
+    b = expand_bounds(vols.bounds, widen.horizontal_m / 2)
+    half_t = widen.time_s / 2 + 1.0  # +1 s: float seconds never shave a candidate
+    t0 = (vols.t0 - t_origin) / NS_PER_S - half_t
+    t1 = (vols.t1 - t_origin) / NS_PER_S + half_t
+    lo = np.column_stack([b[:, 0], b[:, 1], t0])
+    hi = np.column_stack([b[:, 2], b[:, 3], t1])
+    return lo, hi
 
 
 def gaps_vt(a: VolumeSet, ia: IntArray, b: VolumeSet, ib: IntArray
@@ -145,43 +127,29 @@ def _vt_prefilter(a: VolumeSet, ia: IntArray, b: VolumeSet, ib: IntArray,
     return out
 
 
-def candidates_within(vols: VolumeSet, widen: Separation, chunk: int = 200_000
-                      ) -> tuple[IntArray, IntArray]:
+def candidates_within(vols: VolumeSet, widen: Separation) -> tuple[IntArray, IntArray]:
     """Candidate pairs ``i < j`` of different parties within one set (a superset of conflicts)."""
-    n = len(vols)
-    if n < 2:
+    if len(vols) < 2:
         e = np.empty(0, dtype=np.intp)
         return e, e.copy()
-    q_bounds = expand_bounds(vols.bounds, max(widen.horizontal_m, 0.0))
-    out_a: list[IntArray] = []
-    out_b: list[IntArray] = []
-    tb, t_owner = _boxes_with_wraps(vols.bounds)
-    tree = shapely.STRtree(shapely.box(tb[:, 0], tb[:, 1], tb[:, 2], tb[:, 3]))
-    for start in range(0, n, chunk):
-        qb, q_owner = _boxes_with_wraps(q_bounds[start:start + chunk])
-        qi, ti = tree.query(shapely.box(qb[:, 0], qb[:, 1], qb[:, 2], qb[:, 3]),
-                            predicate="intersects")
-        i = q_owner[qi] + start
-        j = t_owner[ti]
-        m = i < j
-        i, j = i[m], j[m]
-        m = vols.party[i] != vols.party[j]
-        i, j = i[m], j[m]
-        m = _vt_prefilter(vols, i, vols, j, widen)
-        out_a.append(i[m])
-        out_b.append(j[m])
-    i = np.concatenate(out_a)
-    j = np.concatenate(out_b)
-    if len(tb) != n:
-        key = np.unique(i.astype(np.int64) * n + j)
-        i, j = (key // n).astype(np.intp), (key % n).astype(np.intp)
-    return i, j
+    lo, hi = _boxes3(vols, widen, int(vols.t0.min()))
+    i, j = box_pairs(lo, hi)
+    m = vols.party[i] != vols.party[j]
+    i, j = i[m], j[m]
+    m = _vt_prefilter(vols, i, vols, j, widen)
+    return i[m], j[m]
 
 
 def candidates_between(a: VolumeSet, b: VolumeSet, widen: Separation
                        ) -> tuple[IntArray, IntArray]:
     """Candidate pairs ``(i in a, j in b)`` (a superset of the conflicts or entries)."""
-    i, j = _box_pairs(b.bounds, expand_bounds(a.bounds, max(widen.horizontal_m, 0.0)))
+    if len(a) == 0 or len(b) == 0:
+        e = np.empty(0, dtype=np.intp)
+        return e, e.copy()
+    origin = int(min(a.t0.min(), b.t0.min()))
+    lo_a, hi_a = _boxes3(a, widen, origin)
+    lo_b, hi_b = _boxes3(b, widen, origin)
+    i, j = box_pairs(lo_a, hi_a, lo_b, hi_b)
     m = _vt_prefilter(a, i, b, j, widen)
     return i[m], j[m]
 

@@ -201,7 +201,7 @@ def _wide_pair(ga: shapely.Geometry, ra: float, gb: shapely.Geometry, rb: float,
                          ) * GRID_DEG
             pa, pb = _project(densify(np.array([sa, sb], dtype=object)), float(lon0))
             d = shapely.distance(pa, pb)
-            bounds = np.concatenate([shapely.bounds(pa), shapely.bounds(pb)])
+            bounds = np.array([shapely.bounds(pa), shapely.bounds(pb)])
             x_max = float(np.max(np.abs(bounds[:, [0, 2]]))) + max(ra, rb)
             k = float(scale_bound(np.array([x_max]))[0])
             sag = (0.0 if ra > 0 else SAGITTA_M) + (0.0 if rb > 0 else SAGITTA_M)

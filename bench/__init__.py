@@ -1,0 +1,1 @@
+"""detente's benchmark suite: realistic traffic and side-by-side measurements."""

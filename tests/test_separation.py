@@ -1,0 +1,85 @@
+"""Horizontal separation at the edges of the accuracy clause: large footprints, high
+latitude, the antimeridian, circles, holes, touching versus overlapping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detente.core.scenario import read_scenario
+from detente.core.separation import horizontal
+
+from . import reference as ref
+from .conftest import collection, feature
+
+
+def poly(*ring: tuple[float, float]) -> dict:
+    return {"type": "Polygon", "coordinates": [[list(p) for p in [*ring, ring[0]]]]}
+
+
+def measure(fa: dict, fb: dict, reach: float = 1e6) -> tuple[float, bool, float, bool]:
+    fc = collection(feature("a", "A", fa["geometry"], **fa.get("extra", {})),
+                    feature("b", "B", fb["geometry"], **fb.get("extra", {})))
+    s = read_scenario(fc)
+    v = s.activities
+    h, ov = horizontal(v.geom[:1], v.radius[:1], v.geom[1:], v.radius[1:], np.array([reach]))
+    ra, rb = ref.parse(fc)
+    rh, rov, _ = ref.horizontal(ra, rb)
+    return float(h[0]), bool(ov[0]), rh, rov
+
+
+def within_clause(h: float, truth: float) -> bool:
+    return truth - (0.001 * truth + 1.0) <= h <= truth + 1e-6
+
+
+@pytest.mark.parametrize("lat", [0.0, 45.0, 70.0, -79.0])
+def test_large_footprints_side_by_side(lat: float) -> None:
+    """Two footprints ~600 km long, 2 km apart: measured strip by strip."""
+    dx = 6.0 if abs(lat) < 60 else 3.0
+    gap = 2000.0 / (111_320 * np.cos(np.radians(lat)))
+    a = {"geometry": poly((0, lat), (dx, lat), (dx, lat + 0.5), (0, lat + 0.5))}
+    b = {"geometry": poly((0, lat + 0.5 + gap / 3), (dx, lat + 0.5 + gap / 3),
+                          (dx, lat + 1.0), (0, lat + 1.0))}
+    h, ov, rh, _ = measure(a, b)
+    assert not ov
+    assert within_clause(h, rh), (h, rh)
+
+
+def test_large_and_small_across_the_antimeridian() -> None:
+    a = {"geometry": poly((176.0, 10.0), (-176.0, 10.0), (-176.0, 12.0), (176.0, 12.0))}
+    b = {"geometry": poly((-175.99, 11.0), (-175.98, 11.0), (-175.98, 11.01), (-175.99, 11.01))}
+    h, ov, rh, _ = measure(a, b)
+    assert within_clause(h, rh) and 1000 < h < 1200
+
+
+def test_touching_is_not_overlapping() -> None:
+    a = {"geometry": poly((10.0, 50.0), (10.01, 50.0), (10.01, 50.01), (10.0, 50.01))}
+    b = {"geometry": poly((10.01, 50.0), (10.02, 50.0), (10.02, 50.01), (10.01, 50.01))}
+    h, ov, _, rov = measure(a, b)
+    assert h == 0.0 and ov is False and rov is False
+
+
+def test_inside_a_hole_is_apart() -> None:
+    ring = [[10.0, 50.0], [10.1, 50.0], [10.1, 50.1], [10.0, 50.1], [10.0, 50.0]]
+    hole = [[10.02, 50.02], [10.08, 50.02], [10.08, 50.08], [10.02, 50.08], [10.02, 50.02]]
+    a = {"geometry": {"type": "Polygon", "coordinates": [ring, hole]}}
+    b = {"geometry": poly((10.04, 50.04), (10.06, 50.04), (10.06, 50.06), (10.04, 50.06))}
+    h, ov, rh, _ = measure(a, b)
+    assert not ov and within_clause(h, rh) and h > 1000
+
+
+def test_circle_against_polygon_and_circle() -> None:
+    c = {"geometry": {"type": "Point", "coordinates": [10.0, 50.0]}, "extra": {"radius_m": 500}}
+    p = {"geometry": poly((10.01, 49.99), (10.02, 49.99), (10.02, 50.01), (10.01, 50.01))}
+    h, ov, rh, _ = measure(c, p)
+    assert within_clause(h, rh) and not ov
+    c2 = {"geometry": {"type": "Point", "coordinates": [10.01, 50.0]}, "extra": {"radius_m": 100}}
+    h, ov, rh, rov = measure(c, c2)
+    assert abs(h - rh) < 1e-6 and ov == rov is False
+
+
+def test_polygon_inside_a_large_circle_overlaps() -> None:
+    c = {"geometry": {"type": "Point", "coordinates": [0.0, 0.0]}, "extra": {"radius_m": 400_000}}
+    p = {"geometry": poly((1.0, 1.0), (1.01, 1.0), (1.01, 1.01), (1.0, 1.01))}
+    h, ov, _, rov = measure(c, p)
+    assert h == 0.0 and ov and rov
