@@ -33,6 +33,16 @@ THEATRES = [
     Theatre("black-sea", 33.5, 45.0, 250.0),
     Theatre("fiji", 179.8, -17.5, 120.0),
 ]
+VOLUMES_PER_THEATRE = 35_000  # density stays put as n grows: more theatres, not more crowd
+
+
+def theatres(n: int, rng: np.random.Generator) -> list[Theatre]:
+    """The three named theatres, then more around the world as the traffic grows."""
+    out = list(THEATRES)
+    while len(out) * VOLUMES_PER_THEATRE < n:
+        out.append(Theatre(f"t{len(out)}", float(rng.uniform(-170, 170)),
+                           float(rng.uniform(-60, 65)), float(rng.uniform(150, 300))))
+    return out
 MIX = {"hotspot": 0.40, "corridor": 0.12, "convoy": 0.30, "site": 0.14, "circle": 0.04}
 
 
@@ -86,8 +96,12 @@ def generate(n: int, parties: int = 10, seed: int = 1, zones: int | None = None
             props["activity"] = activity
         feats.append({"type": "Feature", "id": fid, "geometry": geom, "properties": props})
 
+    world = theatres(n, rng)
+    weights = np.array([5.5, 3.5, 1.0] + [3.0] * (len(world) - 3))
+    weights /= weights.sum()
+
     def theatre() -> Theatre:
-        return THEATRES[int(rng.choice(len(THEATRES), p=[0.55, 0.35, 0.10]))]
+        return world[int(rng.choice(len(world), p=weights))]
 
     def point_in(t: Theatre, spread_km: float) -> tuple[float, float]:
         r = spread_km * math.sqrt(rng.random()) * 1000
@@ -96,7 +110,7 @@ def generate(n: int, parties: int = 10, seed: int = 1, zones: int | None = None
         lon = t.lon + r * math.cos(a) / (M_PER_DEG * math.cos(math.radians(t.lat)))
         return float(lon), float(lat)
 
-    hotspots = {t.name: [point_in(t, t.radius_km * 0.6) for _ in range(3)] for t in THEATRES}
+    hotspots = {t.name: [point_in(t, t.radius_km * 0.6) for _ in range(3)] for t in world}
     counts = {k: int(n * f) for k, f in MIX.items()}
     counts["hotspot"] += n - sum(counts.values())
 
