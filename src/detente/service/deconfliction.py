@@ -52,10 +52,6 @@ class SubmitResult:
                 "resolved": self.resolved}
 
 
-def _group_keys(vols: VolumeSet) -> list[tuple[str, str]]:
-    return list(dict.fromkeys(zip(vols.party.tolist(), vols.activity.tolist(), strict=True)))
-
-
 def _group_index(vols: VolumeSet) -> dict[tuple[str, str], np.ndarray]:
     out: dict[tuple[str, str], list[int]] = {}
     for i, key in enumerate(zip(vols.party.tolist(), vols.activity.tolist(), strict=True)):
@@ -77,6 +73,19 @@ class Deconfliction:
         with self.store.write():
             self.store.set_minima(minima)
 
+    def preview(self, acts: VolumeSet, minima: Minima | None = None) -> list[dict[str, Any]]:
+        """What these activity volumes would conflict with now, storing nothing."""
+        st = self.store
+        minima = minima or st.get_minima()
+        stored, i, j = st.candidates(acts, minima.widest, zone=False)
+        found = evaluate_conflicts(acts, i, stored.volumes, j, minima)
+        sv = stored.volumes
+        return [{"volume": acts.ids[a], "party": sv.party[b], "activity": sv.activity[b],
+                 "other": sv.ids[b], "horizontal_m": float(h), "vertical_m": float(v),
+                 "time_s": float(t)}
+                for a, b, h, v, t in zip(found.a, found.b, found.h, found.v, found.t,
+                                         strict=True)]
+
     def submit(self, scenario: Scenario, *, override: bool = False,
                progress: Callable[[str], None] | None = None) -> SubmitResult:
         """Store the scenario's activities and zones with the conflicts they cause."""
@@ -91,26 +100,21 @@ class Deconfliction:
             zone_owner = np.zeros(len(zones), dtype=np.int64)
             say("storing")
             for vols, owner_col, is_zone in ((acts, act_owner, False), (zones, zone_owner, True)):
-                for key, idx in _group_index(vols).items():
-                    party, ext = key
-                    first = int(idx[0])
-                    kind = vols.kind[first]
-                    restriction = vols.restriction[first]
-                    applies = vols.applies_to[first]
-                    existing = st.find_owner(party, ext, zone=is_zone)
-                    if existing is None:
-                        oid = st.create_owner(party, ext, kind, zone=is_zone,
-                                              restriction=restriction, applies_to=applies,
-                                              now=now)
-                        (result.zones if is_zone else result.created).append(ext)
-                    else:
-                        oid = existing.id
-                        st.delete_volumes(oid, zone=is_zone)
-                        st.clear_violations(oid, zone=is_zone)
-                        st.bump_owner(oid, kind, zone=is_zone, restriction=restriction,
-                                      applies_to=applies, now=now)
-                        (result.zones if is_zone else result.replaced).append(ext)
-                    owner_col[idx] = oid
+                groups = _group_index(vols)
+                existing = st.find_owners(list(groups), zone=is_zone)
+                fresh = [k for k in groups if k not in existing]
+                described = {k: (vols.kind[int(idx[0])], vols.restriction[int(idx[0])],
+                                 vols.applies_to[int(idx[0])]) for k, idx in groups.items()}
+                new_ids = st.create_owners([(*k, *described[k]) for k in fresh], zone=is_zone,
+                                           now=now)
+                st.replace_owners([(existing[k].id, *described[k]) for k in groups
+                                   if k in existing], zone=is_zone, now=now)
+                ids = dict(zip(fresh, new_ids, strict=True))
+                for k, idx in groups.items():
+                    owner_col[idx] = existing[k].id if k in existing else ids[k]
+                    named = result.zones if is_zone else (
+                        result.replaced if k in existing else result.created)
+                    named.append(k[1])
 
             say("detecting")
             widest = minima.widest
@@ -154,16 +158,13 @@ class Deconfliction:
             say("storing")
             st.insert_volumes(act_owner, acts, zone=False)
             st.insert_volumes(zone_owner, zones, zone=True)
-            kept: dict[int, set[int]] = {int(o): set() for o in np.unique(act_owner)}
-            for (oa, ob), info in conflicts.items():
-                cid = st.upsert_conflict(oa, ob, info["pairs"], now)
+            cids = st.upsert_conflicts([(oa, ob, info["pairs"]) for (oa, ob), info
+                                        in conflicts.items()], now)
+            for info, cid in zip(conflicts.values(), cids, strict=True):
                 info["id"] = cid
-                for o in (oa, ob):
-                    if o in kept:
-                        kept[o].add(cid)
                 result.conflicts.append(info)
-            for oid, keep in kept.items():
-                result.resolved += st.resolve_conflicts(oid, keep, now)
+            result.resolved = st.resolve_conflicts(np.unique(act_owner).tolist(), set(cids),
+                                                   now)
             st.record_violations(violations, now)
             result.violations = [{k: x[k] for k in ("activity", "party", "volume", "zone",
                                                     "zone_party", "zone_volume", "restriction",
@@ -227,7 +228,7 @@ class Deconfliction:
             now = self.clock()
             st.set_state(owner.id, "cancelled", now)
             st.clear_violations(owner.id, zone=False)
-            return st.resolve_conflicts(owner.id, set(), now)
+            return st.resolve_conflicts([owner.id], set(), now)
 
     def delete_zone(self, party: str, ext_id: str) -> None:
         st = self.store

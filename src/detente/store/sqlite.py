@@ -138,32 +138,63 @@ class SQLiteStore:
                   "o.is_zone, o.restriction, o.applies_to FROM owners o")
 
     def find_owner(self, party: str, ext_id: str, *, zone: bool) -> ActivityRow | None:
+        return self.find_owners([(party, ext_id)], zone=zone).get((party, ext_id))
+
+    def _temp_ids(self, name: str, ids: Sequence[int]) -> str:
+        """A temporary table of ids to join against (big IN lists are slow)."""
+        self.conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (id INTEGER PRIMARY KEY)")
+        self.conn.execute(f"DELETE FROM temp.{name}")
+        self.conn.executemany(f"INSERT OR IGNORE INTO temp.{name} VALUES (?)",
+                              [(int(i),) for i in ids])
+        return f"temp.{name}"
+
+    def find_owners(self, keys: Sequence[tuple[str, str]], *, zone: bool
+                    ) -> dict[tuple[str, str], ActivityRow]:
         self._require()
-        r = self.conn.execute(self._OWNER_SQL + " WHERE o.is_zone=? AND o.party=? AND o.ext_id=?",
-                              (int(zone), party, ext_id)).fetchone()
-        return self._owner_row(r) if r else None
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS owner_keys (party TEXT, ext_id TEXT)")
+        self.conn.execute("DELETE FROM temp.owner_keys")
+        self.conn.executemany("INSERT INTO temp.owner_keys VALUES (?, ?)", keys)
+        rows = self.conn.execute(
+            self._OWNER_SQL.replace("(SELECT count(*) FROM volumes v WHERE v.owner_id = o.id)",
+                                    "0")
+            + " JOIN temp.owner_keys k ON k.party = o.party AND k.ext_id = o.ext_id "
+            "WHERE o.is_zone=?", (int(zone),)).fetchall()
+        return {(r[1], r[2]): self._owner_row(r) for r in rows}
 
-    def create_owner(self, party: str, ext_id: str, kind: str | None, *, zone: bool,
-                     restriction: str | None, applies_to: Sequence[str] | None,
-                     now: str) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO owners (is_zone, party, ext_id, kind, restriction, applies_to, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (int(zone), party, ext_id, kind, restriction,
-             orjson.dumps(list(applies_to)).decode() if applies_to is not None else None,
-             now, now))
-        return int(cur.lastrowid or 0)
+    def create_owners(self, rows: Sequence[tuple[str, str, str | None, str | None,
+                                                 Sequence[str] | None]],
+                      *, zone: bool, now: str) -> list[int]:
+        """Insert (party, ext_id, kind, restriction, applies_to) rows; returns their ids."""
+        first = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM owners").fetchone()[0]
+        ids = list(range(first, first + len(rows)))
+        self.conn.executemany(
+            "INSERT INTO owners (id, is_zone, party, ext_id, kind, restriction, applies_to, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(i, int(zone), p, e, k, r, orjson.dumps(list(a)).decode() if a is not None
+              else None, now, now) for i, (p, e, k, r, a) in zip(ids, rows, strict=True)])
+        return ids
 
-    def bump_owner(self, owner_id: int, kind: str | None, *, zone: bool,
-                   restriction: str | None, applies_to: Sequence[str] | None,
-                   now: str) -> None:
-        self.conn.execute(
+    def replace_owners(self, rows: Sequence[tuple[int, str | None, str | None,
+                                                  Sequence[str] | None]],
+                       *, zone: bool, now: str) -> None:
+        """New versions of (id, kind, restriction, applies_to): old volumes and red-line
+        entries go; a cancelled one comes back as planned."""
+        ids = [r[0] for r in rows]
+        if not ids:
+            return
+        tmp = self._temp_ids("replaced", ids)
+        idx = self._index(zone)
+        self.conn.execute(f"DELETE FROM {idx} WHERE rid >> 1 IN (SELECT v.id FROM volumes v "
+                          f"WHERE v.owner_id IN (SELECT id FROM {tmp}))")
+        self.conn.execute(f"DELETE FROM volumes WHERE owner_id IN (SELECT id FROM {tmp})")
+        col = "zone_id" if zone else "activity_id"
+        self.conn.execute(f"DELETE FROM violations WHERE {col} IN (SELECT id FROM {tmp})")
+        self.conn.executemany(
             "UPDATE owners SET version = version + 1, kind=?, restriction=?, applies_to=?, "
             "state = CASE state WHEN 'cancelled' THEN 'planned' ELSE state END, "
             "updated_at=? WHERE id=?",
-            (kind, restriction,
-             orjson.dumps(list(applies_to)).decode() if applies_to is not None else None,
-             now, owner_id))
+            [(k, r, orjson.dumps(list(a)).decode() if a is not None else None, now, i)
+             for i, k, r, a in rows])
 
     def set_state(self, owner_id: int, state: str, now: str) -> None:
         self.conn.execute("UPDATE owners SET state=?, version = version + 1, updated_at=? "
@@ -172,14 +203,6 @@ class SQLiteStore:
     # -- volumes ---------------------------------------------------------------
     def _index(self, zone: bool) -> str:
         return "zone_index" if zone else "activity_index"
-
-    def delete_volumes(self, owner_id: int, *, zone: bool) -> None:
-        ids = [r[0] for r in self.conn.execute("SELECT id FROM volumes WHERE owner_id=?",
-                                               (owner_id,))]
-        idx = self._index(zone)
-        self.conn.executemany(f"DELETE FROM {idx} WHERE rid IN (?, ?)",
-                              [(2 * i, 2 * i + 1) for i in ids])
-        self.conn.execute("DELETE FROM volumes WHERE owner_id=?", (owner_id,))
 
     def insert_volumes(self, owner_ids: np.ndarray, vols: VolumeSet, *, zone: bool
                        ) -> np.ndarray:
@@ -303,25 +326,48 @@ class SQLiteStore:
         return self._load(rows, zone)
 
     # -- conflicts and violations ----------------------------------------------
-    def upsert_conflict(self, a: int, b: int, pairs: list[dict[str, Any]], now: str) -> int:
-        a, b = min(a, b), max(a, b)
-        body = orjson.dumps(pairs).decode()
-        row = self.conn.execute("SELECT id, status, pairs FROM conflicts WHERE activity_a=? "
-                                "AND activity_b=?", (a, b)).fetchone()
-        if row is None:
-            cur = self.conn.execute(
-                "INSERT INTO conflicts (activity_a, activity_b, status, pairs, opened_at, "
-                "updated_at) VALUES (?, ?, 'open', ?, ?, ?)", (a, b, body, now, now))
-            return int(cur.lastrowid or 0)
-        if row[1] != "open" or row[2] != body:
-            self.conn.execute("UPDATE conflicts SET status='open', pairs=?, updated_at=? "
-                              "WHERE id=?", (body, now, row[0]))
-        return int(row[0])
+    def upsert_conflicts(self, items: Sequence[tuple[int, int, list[dict[str, Any]]]],
+                         now: str) -> list[int]:
+        """Open (or keep open, with fresh volume pairs) one conflict per activity pair."""
+        if not items:
+            return []
+        norm = [(min(a, b), max(a, b), orjson.dumps(p).decode()) for a, b, p in items]
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS conflict_keys (a INTEGER, b INTEGER)")
+        self.conn.execute("DELETE FROM temp.conflict_keys")
+        self.conn.executemany("INSERT INTO temp.conflict_keys VALUES (?, ?)",
+                              [(a, b) for a, b, _ in norm])
+        existing = {(r[1], r[2]): (r[0], r[3], r[4]) for r in self.conn.execute(
+            "SELECT c.id, c.activity_a, c.activity_b, c.status, c.pairs FROM conflicts c "
+            "JOIN temp.conflict_keys k ON k.a = c.activity_a AND k.b = c.activity_b")}
+        first = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM conflicts").fetchone()[0]
+        ids: list[int] = []
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        for a, b, body in norm:
+            old = existing.get((a, b))
+            if old is None:
+                cid = first + len(inserts)
+                inserts.append((cid, a, b, body, now, now))
+            else:
+                cid = old[0]
+                if old[1] != "open" or old[2] != body:
+                    updates.append((body, now, cid))
+            ids.append(cid)
+        self.conn.executemany("INSERT INTO conflicts (id, activity_a, activity_b, status, pairs, "
+                              "opened_at, updated_at) VALUES (?, ?, ?, 'open', ?, ?, ?)", inserts)
+        self.conn.executemany("UPDATE conflicts SET status='open', pairs=?, updated_at=? "
+                              "WHERE id=?", updates)
+        return ids
 
-    def resolve_conflicts(self, owner_id: int, keep: set[int], now: str) -> list[int]:
+    def resolve_conflicts(self, owner_ids: Sequence[int], keep: set[int], now: str
+                          ) -> list[int]:
+        """Resolve the open conflicts of these activities, except those in ``keep``."""
+        if not owner_ids:
+            return []
+        tmp = self._temp_ids("resolving", owner_ids)
         rows = self.conn.execute(
-            "SELECT id FROM conflicts WHERE status='open' AND (activity_a=? OR activity_b=?)",
-            (owner_id, owner_id)).fetchall()
+            f"SELECT id FROM conflicts WHERE status='open' AND (activity_a IN (SELECT id FROM "
+            f"{tmp}) OR activity_b IN (SELECT id FROM {tmp})) ORDER BY id").fetchall()
         gone = [r[0] for r in rows if r[0] not in keep]
         self.conn.executemany("UPDATE conflicts SET status='resolved', updated_at=? WHERE id=?",
                               [(now, c) for c in gone])
