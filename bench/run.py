@@ -1,0 +1,317 @@
+"""One command for the performance report: ``bench/run [--quick]``.
+
+Runs every workload side by side with its baselines in the same process and run,
+then writes ``docs/performance.md`` and charts under ``docs/img/``. Ratios matter
+more than absolute times: the machine is shared and noisy.
+
+Workloads (issue "Core"):
+* ``check``: ``detente check`` in-process (read + detect) on n volumes, against an
+  in-memory STRtree candidate join with a 4D filter (a lower bound: no exact test)
+  and, up to ``--brute-max``, a brute-force NumPy all-pairs 4D scan.
+* ``stored``: n volumes imported into the embedded SQLite store (volumes/s, against
+  bare R*Tree inserts of the same boxes), then checking new volumes against them
+  (latency percentiles), against a brute-force NumPy 4D scan and an in-memory STRtree
+  query over the same stored boxes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import itertools
+import os
+import platform
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import shapely
+
+from detente.core.detect import _boxes3, detect, evaluate_conflicts
+from detente.core.minima import Minima, Separation
+from detente.core.scenario import read_scenario
+from detente.service import Deconfliction
+from detente.store.sqlite import SQLiteStore, scaled_boxes
+
+from .traffic import generate
+
+MINIMA = Minima(Separation(500.0, 150.0, 300.0))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _say(msg: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
+
+
+def _timed(fn: Any, *args: Any) -> tuple[float, Any]:
+    gc.collect()
+    t = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - t, out
+
+
+# -- baselines ----------------------------------------------------------------------
+def _boxes4(vols: Any) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = _boxes3(vols, MINIMA.widest, int(vols.t0.min()))
+    half_v = MINIMA.widest.vertical_m / 2
+    return (np.column_stack([lo, vols.alt_lo - half_v]),
+            np.column_stack([hi, vols.alt_hi + half_v]))
+
+
+def strtree_pairs(vols: Any) -> int:
+    """The textbook in-memory join: STRtree 2D self-join, then a NumPy 4D box filter."""
+    lo, hi = _boxes4(vols)
+    tree = shapely.STRtree(shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]))
+    i, j = tree.query(shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]),
+                      predicate="intersects")
+    m = i < j
+    i, j = i[m], j[m]
+    keep = np.all((lo[i, 2:] <= hi[j, 2:]) & (lo[j, 2:] <= hi[i, 2:]), axis=1)
+    return int(keep.sum())
+
+
+def brute_pairs(vols: Any, chunk: int = 256) -> int:
+    """Brute force: every pair's 4D boxes compared with NumPy (O(n^2))."""
+    lo, hi = _boxes4(vols)
+    total = 0
+    for s in range(0, len(lo), chunk):
+        a_lo, a_hi = lo[s:s + chunk, None, :], hi[s:s + chunk, None, :]
+        hit = np.all((a_lo <= hi[None, :, :]) & (lo[None, :, :] <= a_hi), axis=2)
+        later = np.arange(len(lo))[None, :] > np.arange(s, s + len(a_lo))[:, None]
+        total += int((hit & later).sum())
+    return total
+
+
+# -- workloads ------------------------------------------------------------------------
+def check_workload(n: int, brute_max: int) -> dict[str, Any]:
+    _say(f"check: generating {n:,} volumes")
+    data = orjson.dumps(generate(n, seed=1))
+    t_read, scen = _timed(read_scenario, data)
+    t_detect, found = _timed(detect, scen.activities, scen.zones, MINIMA)
+    _say(f"check {n:,}: read {t_read:.2f} s, detect {t_detect:.2f} s")
+    t_tree, tree_pairs = _timed(strtree_pairs, scen.activities)
+    row = {"n": n, "mb": len(data) / 1e6, "read_s": t_read, "detect_s": t_detect,
+           "check_s": t_read + t_detect, "conflicts": len(found.conflicts),
+           "violations": len(found.violations), "strtree_s": t_tree,
+           "strtree_pairs": tree_pairs, "brute_s": None}
+    if n <= brute_max:
+        row["brute_s"], _ = _timed(brute_pairs, scen.activities)
+    return row
+
+
+def stored_workload(n: int, queries: int, tmp: Path) -> dict[str, Any]:
+    _say(f"stored: generating {n:,} volumes")
+    data = orjson.dumps(generate(n, seed=2, zones=0))
+    path = tmp / f"stored-{n}.db"
+    store = SQLiteStore(str(path))
+    store.initialise(MINIMA)
+    svc = Deconfliction(store)
+    t0 = time.perf_counter()
+    scen = read_scenario(data)
+    svc.submit(scen)
+    t_import = time.perf_counter() - t0
+    _say(f"stored {n:,}: imported in {t_import:.1f} s")
+    # Floor: the same boxes into a bare 4D R*Tree, one transaction.
+    floor_db = sqlite3.connect(str(tmp / f"floor-{n}.db"), isolation_level=None)
+    floor_db.execute("PRAGMA journal_mode=WAL")
+    floor_db.execute("CREATE VIRTUAL TABLE r USING rtree(id, x0, x1, y0, y1, z0, z1, t0, t1)")
+    v = scen.activities
+    boxes = scaled_boxes(v.bounds, v.alt_lo, v.alt_hi, v.t0, v.t1)
+    rows = [(i, *b) for i, b in enumerate(boxes.tolist())]
+    t0 = time.perf_counter()
+    floor_db.execute("BEGIN")
+    floor_db.executemany("INSERT INTO r VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    floor_db.execute("COMMIT")
+    t_floor = time.perf_counter() - t0
+    floor_db.close()
+
+    q = read_scenario(orjson.dumps(generate(queries, seed=99, zones=0))).activities
+    singles = [q.take([k]) for k in range(len(q))]
+    lat = []
+    for one in singles:
+        t = time.perf_counter()
+        svc.preview(one, MINIMA)
+        lat.append(time.perf_counter() - t)
+    # Baselines over the same stored volumes, in memory.
+    lo, hi = _boxes4(v)
+    q_lo, q_hi = _boxes4(q)
+    brute = []
+    for k, one in enumerate(singles[: max(50, queries // 10)]):
+        t = time.perf_counter()
+        hit = np.flatnonzero(np.all((q_lo[k] <= hi) & (lo <= q_hi[k]), axis=1))
+        evaluate_conflicts(one, np.zeros(len(hit), dtype=np.intp), v, hit, MINIMA)
+        brute.append(time.perf_counter() - t)
+    tree = shapely.STRtree(shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]))
+    treeq = []
+    for k, one in enumerate(singles):
+        t = time.perf_counter()
+        cand = tree.query(shapely.box(q_lo[k, 0], q_lo[k, 1], q_hi[k, 0], q_hi[k, 1]))
+        hit = cand[np.all((q_lo[k, 2:] <= hi[cand, 2:]) & (lo[cand, 2:] <= q_hi[k, 2:]),
+                          axis=1)]
+        evaluate_conflicts(one, np.zeros(len(hit), dtype=np.intp), v, hit, MINIMA)
+        treeq.append(time.perf_counter() - t)
+    store.close()
+
+    def pct(xs: list[float]) -> list[float]:
+        return [float(x) * 1e3 for x in np.percentile(xs, [50, 95, 99])]
+
+    return {"n": n, "import_s": t_import, "import_rate": n / t_import,
+            "floor_rate": n / t_floor, "preview_ms": pct(lat), "brute_ms": pct(brute),
+            "strtree_ms": pct(treeq), "queries": len(lat), "db_mb": path.stat().st_size / 1e6}
+
+
+# -- report -----------------------------------------------------------------------------
+def machine() -> dict[str, str]:
+    import pyproj
+
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "cores": str(os.cpu_count()),
+            "memory": f"{mem:.0f} GiB", "python": platform.python_version(),
+            "numpy": np.__version__, "shapely": shapely.__version__,
+            "pyproj": pyproj.__version__, "sqlite": sqlite3.sqlite_version,
+            "platform": platform.platform()}
+
+
+def charts(checks: list[dict[str, Any]], stored: list[dict[str, Any]], img: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    img.mkdir(parents=True, exist_ok=True)
+    made = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ns = [c["n"] for c in checks]
+    ax.loglog(ns, [c["check_s"] for c in checks], "o-", label="detente check (read + detect)")
+    ax.loglog(ns, [c["detect_s"] for c in checks], "s--", label="detect only")
+    ax.loglog(ns, [c["strtree_s"] for c in checks], "^:",
+              label="STRtree 2D + 4D filter (candidates only)")
+    b = [c for c in checks if c["brute_s"]]
+    if b:
+        ax.loglog([c["n"] for c in b], [c["brute_s"] for c in b], "x-.", label="brute force")
+    ax.set_xlabel("volumes")
+    ax.set_ylabel("seconds")
+    ax.set_title("Whole-scenario check: growth with n")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(img / "check-growth.png", dpi=110)
+    made.append("img/check-growth.png")
+    plt.close(fig)
+    if stored:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        s = stored[-1]
+        labels = ["p50", "p95", "p99"]
+        x = np.arange(3)
+        for k, (key, name) in enumerate([("preview_ms", "detente (SQLite R*Tree)"),
+                                         ("strtree_ms", "in-memory STRtree"),
+                                         ("brute_ms", "brute-force NumPy")]):
+            ax.bar(x + (k - 1) * 0.27, s[key], width=0.27, label=name)
+        ax.set_yscale("log")
+        ax.set_xticks(x, labels)
+        ax.set_ylabel("milliseconds per new volume")
+        ax.set_title(f"Checking a new volume against {s['n']:,} stored")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(img / "stored-latency.png", dpi=110)
+        made.append("img/stored-latency.png")
+        plt.close(fig)
+    return made
+
+
+def report(checks: list[dict[str, Any]], stored: list[dict[str, Any]], quick: bool,
+           images: list[str]) -> str:
+    m = machine()
+    out = ["# Performance", "",
+           "Generated by `bench/run" + (" --quick" if quick else "") + "`; do not edit by hand. "
+           "Traffic: `bench/traffic.py` (hot spots, air corridors, convoy routes with moving "
+           "windows, static sites, circles, large red lines; one theatre across the "
+           "antimeridian; more theatres as n grows). Minima 500 m / 150 m / 300 s.", "",
+           "Machine: " + ", ".join(f"{k} {v}" for k, v in m.items()), ""]
+    out += ["## Targets (issue: Core)", "",
+            "| target | measured | met |", "|---|---|---|"]
+    big = max(stored, key=lambda s: s["n"]) if stored else None
+    if big:
+        p50, _, p99 = big["preview_ms"]
+        out.append(f"| check a new volume against {big['n']:,} stored: p50 <= 0.3 ms, "
+                   f"p99 <= 2 ms (target at 1,000,000) | p50 {p50:.3f} ms, p99 {p99:.3f} ms | "
+                   f"{'yes' if p50 <= 0.3 and p99 <= 2 else 'no'} |")
+        out.append(f"| import >= 30,000 volumes/s | {big['import_rate']:,.0f} /s "
+                   f"({big['n']:,} volumes) | {'yes' if big['import_rate'] >= 30000 else 'no'} |")
+    by_n = {c["n"]: c for c in checks}
+    if 1_000_000 in by_n:
+        c = by_n[1_000_000]
+        out.append(f"| `detente check` of 1,000,000 volumes <= 15 s | {c['check_s']:.1f} s | "
+                   f"{'yes' if c['check_s'] <= 15 else 'no'} |")
+    ns = sorted(by_n)
+    for small, large in itertools.pairwise(ns):
+        if large == 10 * small:
+            r = by_n[large]["check_s"] / by_n[small]["check_s"]
+            out.append(f"| check of {large:,} <= 10x the time of {small:,} | {r:.1f}x | "
+                       f"{'yes' if r <= 10 else 'no'} |")
+    out += ["", "## Whole-scenario check (`detente check`, in-process)", "",
+            "| volumes | file MB | read s | detect s | check s | conflicts | red-line entries "
+            "| STRtree 2D + 4D filter s | brute force s | check / STRtree |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in checks:
+        brute = f"{c['brute_s']:.2f}" if c["brute_s"] else "n/a"
+        out.append(f"| {c['n']:,} | {c['mb']:.1f} | {c['read_s']:.2f} | {c['detect_s']:.2f} | "
+                   f"{c['check_s']:.2f} | {c['conflicts']:,} | {c['violations']:,} | "
+                   f"{c['strtree_s']:.2f} | {brute} | {c['check_s'] / c['strtree_s']:.1f} |")
+    out += ["", "Baselines on the same volumes in the same run: a shapely STRtree 2D self-join "
+            "with a NumPy filter on altitude and time (candidates only: no parsing, no exact "
+            "geometry), and a brute-force NumPy comparison of every pair's 4D boxes (O(n^2), "
+            "run up to `--brute-max`).", ""]
+    if stored:
+        out += ["## Embedded store (SQLite, WAL, R*Tree)", "",
+                "| stored | import s | import volumes/s | bare R*Tree inserts/s | "
+                "check p50 / p95 / p99 ms | STRtree p50 / p95 / p99 ms | "
+                "brute force p50 / p95 / p99 ms | p50 vs brute |",
+                "|---|---|---|---|---|---|---|---|"]
+        for s in stored:
+            f = lambda xs: " / ".join(f"{x:.3f}" for x in xs)  # noqa: E731
+            out.append(f"| {s['n']:,} | {s['import_s']:.1f} | {s['import_rate']:,.0f} | "
+                       f"{s['floor_rate']:,.0f} | {f(s['preview_ms'])} | {f(s['strtree_ms'])} "
+                       f"| {f(s['brute_ms'])} | {s['brute_ms'][0] / s['preview_ms'][0]:.1f}x "
+                       "faster |")
+        out += ["", "Import = parse + detection against the store and within the file + "
+                "writes, one transaction. Check = `Deconfliction.preview`: R*Tree candidates, "
+                "then the exact test.", ""]
+    for im in images:
+        out += [f"![{im}]({im})", ""]
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes (CI)")
+    ap.add_argument("--check-sizes", type=int, nargs="*")
+    ap.add_argument("--stored-sizes", type=int, nargs="*")
+    ap.add_argument("--queries", type=int, default=2000)
+    ap.add_argument("--brute-max", type=int, default=20_000,
+                    help="largest n for the O(n^2) brute-force check baseline")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    args = ap.parse_args()
+    check_sizes = args.check_sizes or ([2_000, 20_000] if args.quick
+                                       else [10_000, 100_000, 1_000_000])
+    stored_sizes = args.stored_sizes or ([20_000] if args.quick else [100_000, 1_000_000])
+    queries = 300 if args.quick else args.queries
+    checks = [check_workload(n, args.brute_max) for n in check_sizes]
+    with tempfile.TemporaryDirectory() as tmp:
+        stored = [stored_workload(n, queries, Path(tmp)) for n in stored_sizes]
+    images = charts(checks, stored, args.out.parent / "img")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report(checks, stored, args.quick, images))
+    _say(f"wrote {args.out}")
+    print(report(checks, stored, args.quick, images))
+
+
+if __name__ == "__main__":
+    main()
