@@ -36,6 +36,11 @@ def poly(*ring: tuple[float, float]) -> dict[str, Any]:
 CASES: list[tuple[str, str, list[str]]] = [
     ("invalid JSON", '{"type": "FeatureCollection", "features": [', ["invalid JSON"]),
     ("not a FeatureCollection", text({"type": "Feature"}), ["FeatureCollection"]),
+    ("feature not an object", text({"type": "FeatureCollection", "features": [7]}),
+     ["feature #0", "object"]),
+    ("properties not an object", text(collection({"type": "Feature", "id": "p1",
+                                                  "geometry": GOOD, "properties": [1]})),
+     ["feature 'p1'", "properties", "object"]),
     ("missing id", text(collection({"type": "Feature", "geometry": GOOD,
                                     "properties": {"party": "A"}})), ["feature #0", "'id'"]),
     ("duplicate id", text(collection(feature("x", "A", GOOD), feature("x", "B", GOOD))),

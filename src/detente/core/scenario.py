@@ -11,11 +11,13 @@ from __future__ import annotations
 import gc
 import json
 import math
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 import shapely
@@ -111,6 +113,64 @@ def _item(fid: Any, index: int) -> str:
     return f"feature #{index} (no id)"
 
 
+# The shape of a scenario, decoded straight into slots (no dicts). Values stay
+# untyped (Any): _Reader checks them and names the feature and field of a problem.
+class _Properties(msgspec.Struct):
+    party: Any = None
+    activity: Any = None
+    kind: Any = None
+    alt_lower_m: Any = None
+    alt_upper_m: Any = None
+    time_start: Any = None
+    time_end: Any = None
+    radius_m: Any = None
+    zone: Any = None
+    restriction: Any = None
+    applies_to: Any = None
+
+
+class _Geometry(msgspec.Struct):
+    type: Any = None
+    coordinates: Any = None
+
+
+class _Feature(msgspec.Struct):
+    type: Any = None
+    id: Any = None
+    geometry: _Geometry | None = None
+    properties: _Properties | None = None
+
+
+class _Document(msgspec.Struct):
+    type: Any = None
+    features: list[_Feature] | None = None
+
+
+_DECODER = msgspec.json.Decoder(_Document)
+_AT = re.compile(r"(.*) - at `\$\.features\[(\d+)\]\.?(.*)`")
+
+
+def _decode(data: bytes | str) -> _Document:
+    try:
+        with _no_gc():
+            return _DECODER.decode(data)
+    except msgspec.ValidationError as exc:
+        m = _AT.fullmatch(str(exc))
+        if m is None:
+            raise InputError("a scenario must be a GeoJSON FeatureCollection with a list of "
+                             f"features ({exc})") from None
+        index = int(m.group(2))
+        doc = loads_json(data)
+        feat = doc["features"][index]
+        fid = feat.get("id") if isinstance(feat, dict) else None
+        field = m.group(3) or "type"
+        raise InputError(m.group(1).replace("`", "'"), item=_item(fid, index),
+                         field=field) from None
+    except msgspec.DecodeError:
+        loads_json(data)  # raises with the precise message (NaN and where it is, or syntax)
+        raise
+
+
 def read_scenario(
     data: bytes | str | dict[str, Any],
     *,
@@ -118,14 +178,13 @@ def read_scenario(
     progress: Callable[[int], None] | None = None,
 ) -> Scenario:
     """Read and validate a scenario. ``default_party`` fills a missing ``party``."""
-    doc = loads_json(data) if isinstance(data, bytes | str) else data
-    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+    doc = _decode(data if isinstance(data, bytes | str) else orjson.dumps(data))
+    if doc.type != "FeatureCollection":
         raise InputError("a scenario must be a GeoJSON FeatureCollection (type: FeatureCollection)")
-    features = doc.get("features")
-    if not isinstance(features, list):
+    if doc.features is None:
         raise InputError("field 'features' must be a list of Features")
     with _no_gc():
-        return _Reader(default_party, progress).read(features)
+        return _Reader(default_party, progress).read(doc.features)
 
 
 _NUMBER = (int, float)
@@ -151,7 +210,7 @@ class _Reader:
             self.times[key] = ns
         return ns
 
-    def read(self, features: list[Any]) -> Scenario:
+    def read(self, features: list[_Feature]) -> Scenario:
         ids: list[FeatureId] = []
         items: list[str] = []
         party: list[str] = []
@@ -181,10 +240,10 @@ class _Reader:
         for i, feat in enumerate(features):
             if self.progress is not None and i % report_every == 0 and i:
                 self.progress(report_every)
-            if not isinstance(feat, dict) or feat.get("type") != "Feature":
+            if feat.type != "Feature":
                 raise InputError("each item of 'features' must be a GeoJSON Feature",
                                  item=f"feature #{i}", field="type")
-            fid = feat.get("id")
+            fid = feat.id
             if fid is None:
                 raise InputError("every feature needs an 'id' (string or number)",
                                  item=f"feature #{i}", field="id")
@@ -199,10 +258,10 @@ class _Reader:
                 raise InputError(f"duplicate id: another feature already has id {fid!r}",
                                  item=item, field="id")
             seen.add(key)
-            props = feat.get("properties")
-            if not isinstance(props, dict):
+            props = feat.properties
+            if props is None:
                 raise InputError("properties must be an object", item=item, field="properties")
-            p = props.get("party", self.default_party)
+            p = props.party if props.party is not None else self.default_party
             if p is None:
                 raise InputError("missing: every volume needs the party that declares it",
                                  item=item, field="properties.party")
@@ -213,37 +272,37 @@ class _Reader:
                 raise InputError(
                     f"party is '{p}' but this submission is made as '{self.default_party}'",
                     item=item, field="properties.party")
-            act = props.get("activity", fid)
+            act = props.activity if props.activity is not None else fid
             if isinstance(act, bool) or not isinstance(act, str | int | float):
                 raise InputError("activity must be a string or a number", item=item,
                                  field="properties.activity")
             act_s = str(act)
-            k = props.get("kind")
+            k = props.kind
             if k is not None and not isinstance(k, str):
                 raise InputError("kind must be a string", item=item, field="properties.kind")
-            lo = _altitude(props.get("alt_lower_m"), item, "alt_lower_m")
-            hi = _altitude(props.get("alt_upper_m"), item, "alt_upper_m")
+            lo = _altitude(props.alt_lower_m, item, "alt_lower_m")
+            hi = _altitude(props.alt_upper_m, item, "alt_upper_m")
             if lo > hi:
                 raise InputError(f"alt_lower_m ({lo}) is above alt_upper_m ({hi})",
                                  item=item, field="properties.alt_lower_m")
-            for name in ("time_start", "time_end"):
-                if props.get(name) is None:
+            for name, value in (("time_start", props.time_start), ("time_end", props.time_end)):
+                if value is None:
                     raise InputError("missing: an RFC 3339 instant with an offset",
                                      item=item, field=f"properties.{name}")
-            s = self.instant(props["time_start"], item, "properties.time_start", False)
-            e = self.instant(props["time_end"], item, "properties.time_end", True)
+            s = self.instant(props.time_start, item, "properties.time_start", False)
+            e = self.instant(props.time_end, item, "properties.time_end", True)
             if e <= s:
                 raise InputError("time_end must be after time_start", item=item,
                                  field="properties.time_end")
-            zone = props.get("zone", False)
+            zone = props.zone
             if zone not in (True, False, None):
                 raise InputError("zone must be true or false", item=item, field="properties.zone")
             if zone:
-                r = props.get("restriction")
+                r = props.restriction
                 if r not in RESTRICTIONS:
                     raise InputError(f"a zone's restriction must be one of {list(RESTRICTIONS)}",
                                      item=item, field="properties.restriction")
-                ap = props.get("applies_to")
+                ap = props.applies_to
                 if ap is not None and (not isinstance(ap, list) or not all(
                         isinstance(x, str) and x for x in ap)):
                     raise InputError("applies_to must be a list of party names", item=item,
@@ -258,12 +317,12 @@ class _Reader:
                         item=item, field="properties.activity")
                 restriction.append(None)
                 applies.append(None)
-            geom = feat.get("geometry")
-            if not isinstance(geom, dict):
+            geom = feat.geometry
+            if geom is None:
                 raise InputError("geometry must be a Polygon or a Point", item=item,
                                  field="geometry")
-            gtype = geom.get("type")
-            gc = geom.get("coordinates")
+            gtype = geom.type
+            gc = geom.coordinates
             n = len(ids)
             if gtype == "Polygon":
                 if not isinstance(gc, list):
@@ -278,7 +337,7 @@ class _Reader:
                 poly_offsets.append(len(ring_offsets) - 1)
                 poly_owner.append(n)
                 radius.append(0.0)
-                if props.get("radius_m") is not None:
+                if props.radius_m is not None:
                     raise InputError("radius_m goes with a Point footprint only", item=item,
                                      field="properties.radius_m")
                 is_point.append(False)
@@ -287,7 +346,7 @@ class _Reader:
                         isinstance(c, _NUMBER) and not isinstance(c, bool) for c in gc)):
                     raise InputError("Point coordinates must be [longitude, latitude]",
                                      item=item, field="geometry.coordinates")
-                rad = props.get("radius_m")
+                rad = props.radius_m
                 if rad is None:
                     raise InputError("missing: a Point footprint needs radius_m (metres)",
                                      item=item, field="properties.radius_m")

@@ -277,11 +277,12 @@ class SQLiteStore:
         e = np.empty(0, dtype=np.intp)
         if n == 0:
             return self._load([], zone), e, e.copy()
-        qb = expand_bounds(query.bounds, widen.horizontal_m)
-        boxes = scaled_boxes(qb, query.alt_lo - widen.vertical_m,
-                             query.alt_hi + widen.vertical_m,
-                             query.t0 - int(widen.time_s * 1e9) - 1,
-                             query.t1 + int(widen.time_s * 1e9) + 1)
+        # Margins (1 m, 1 cm, 1 s) keep float rounding in the scaled units from shaving
+        # off a candidate whose gap is a hair under the minimum.
+        qb = expand_bounds(query.bounds, widen.horizontal_m + 1.0)
+        dt = int(widen.time_s * 1e9) + 10**9
+        boxes = scaled_boxes(qb, query.alt_lo - widen.vertical_m - 0.01,
+                             query.alt_hi + widen.vertical_m + 0.01, query.t0 - dt, query.t1 + dt)
         idx = self._index(zone)
         sql = (f"SELECT r.rid >> 1 FROM {idx} r WHERE r.x1 >= ? AND r.x0 <= ? AND r.y1 >= ? "
                "AND r.y0 <= ? AND r.z1 >= ? AND r.z0 <= ? AND r.t1 >= ? AND r.t0 <= ?")
