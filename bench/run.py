@@ -168,10 +168,15 @@ def stored_workload(n: int, queries: int, tmp: Path) -> dict[str, Any]:
 
 # -- report -----------------------------------------------------------------------------
 def machine() -> dict[str, str]:
+    import subprocess
+
     import pyproj
 
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "cores": str(os.cpu_count()),
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=ROOT).stdout.strip() or "unknown"
+    return {"date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "commit": commit,
+            "cores": str(os.cpu_count()),
             "memory": f"{mem:.0f} GiB", "python": platform.python_version(),
             "numpy": np.__version__, "shapely": shapely.__version__,
             "pyproj": pyproj.__version__, "sqlite": sqlite3.sqlite_version,
