@@ -178,7 +178,8 @@ def read_scenario(
     progress: Callable[[int], None] | None = None,
 ) -> Scenario:
     """Read and validate a scenario. ``default_party`` fills a missing ``party``."""
-    doc = _decode(data if isinstance(data, bytes | str) else orjson.dumps(data))
+    doc = _decode(data if isinstance(data, bytes | str)
+                  else orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY))
     if doc.type != "FeatureCollection":
         raise InputError("a scenario must be a GeoJSON FeatureCollection (type: FeatureCollection)")
     if doc.features is None:
