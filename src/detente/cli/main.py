@@ -234,12 +234,13 @@ def submit(
 def _conflict_table(rows: list[dict[str, Any]], title: str) -> Any:
     def closest(pairs: list[dict[str, Any]]) -> str:
         p = min(pairs, key=lambda q: (q["horizontal_m"], q["vertical_m"], q["time_s"]))
-        return f"{p['horizontal_m']:g} / {p['vertical_m']:g} / {p['time_s']:g}"
+        return f"{p['horizontal_m']:g} m, {p['vertical_m']:g} m, {p['time_s']:g} s"
 
-    return table(title, ["id", "activity", "party", "activity", "party", "status", "volume pairs",
-                         "closest h m / v m / t s"],
-                 [[r.get("id", ""), r["activity_a"], r["party_a"], r["activity_b"], r["party_b"],
-                   r.get("status", "open"), len(r["pairs"]), closest(r["pairs"])] for r in rows])
+    return table(title, ["id", "activity (party)", "activity (party)", "status", "pairs",
+                         "closest gap h, v, t"],
+                 [[r.get("id", ""), f"{r['activity_a']} ({r['party_a']})",
+                   f"{r['activity_b']} ({r['party_b']})", r.get("status", "open"),
+                   len(r["pairs"]), closest(r["pairs"])] for r in rows])
 
 
 @app.command()

@@ -1,7 +1,7 @@
 """Conflict and red-line detection: candidate search that never misses, then exact tests.
 
-Candidates come from boxes widened by the largest minima (conservatively, in
-degrees), in a frame where boxes that cross the antimeridian are entered twice.
+Candidates come from boxes in (lon, lat, time) widened by half the largest minima
+(conservatively, in degrees; see :mod:`.candidates`).
 Each candidate then goes through the exact predicates of SEMANTICS.md:
 ``(overlaps_h or h < H) and (overlaps_v or v < V) and (overlaps_t or t < T)``.
 """
@@ -37,12 +37,6 @@ class Pairs:
 
     def __len__(self) -> int:
         return len(self.a)
-
-    @classmethod
-    def empty(cls) -> Pairs:
-        e = np.empty(0, dtype=np.intp)
-        f = np.empty(0)
-        return cls(e, e.copy(), f, f.copy(), f.copy())
 
 
 @dataclass
