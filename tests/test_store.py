@@ -111,3 +111,18 @@ def test_export_round_trip(tmp_path) -> None:
     for x, y in zip(again.activities.geom.tolist() + again.zones.geom.tolist(),
                     orig.activities.geom.tolist() + orig.zones.geom.tolist(), strict=True):
         assert x.equals(y)
+
+
+def test_preview_finds_what_submit_would_and_stores_nothing(tmp_path) -> None:
+    svc = service(tmp_path)
+    svc.submit(read_scenario(collection(feature("convoy", None, square(10.0, 50.0, 0.01)),
+                                        feature("far", None, square(12.0, 50.0, 0.01))),
+                             default_party="A"))
+    probe = read_scenario(collection(feature("p1", None, square(10.012, 50.0, 0.01)),
+                                     feature("p2", None, square(11.0, 50.0, 0.01))),
+                          default_party="B").activities
+    found = svc.preview(probe)
+    assert [(f["volume"], f["activity"], f["party"]) for f in found] == [("p1", "convoy", "A")]
+    assert 100 < found[0]["horizontal_m"] < 500
+    assert svc.preview(probe.take([1])) == []
+    assert svc.store.list_owners(party="B", zone=False) == []

@@ -77,8 +77,11 @@ def box_pairs(lo_a: FloatArray, hi_a: FloatArray, lo_b: FloatArray | None = None
     base = max(float(np.median(np.concatenate([dur_a, dur_b]))), span / MAX_CELLS, 1e-9)
     lev_a = _levels(dur_a, base)
     lev_b = lev_a if same else _levels(dur_b, base)
+    n_a, n_b = len(lo_a), len(lo_b)
     out_i: list[IntArray] = []
     out_j: list[IntArray] = []
+    via_a: list[NDArray[np.bool_]] = []
+    via_b: list[NDArray[np.bool_]] = []
     for level_a in np.unique(lev_a):
         sel_a = np.flatnonzero(lev_a == level_a)
         for level_b in np.unique(lev_b):
@@ -100,16 +103,37 @@ def box_pairs(lo_a: FloatArray, hi_a: FloatArray, lo_b: FloatArray | None = None
                 m = gi < gj
                 gi, gj = gi[m], gj[m]
             hit = (la[gi, 2] <= hb[gj, 2]) & (lb[gj, 2] <= ha[gi, 2])
-            gi, gj = own_a[gi[hit]], own_b[gj[hit]]
+            gi, gj = gi[hit], gj[hit]
+            ca_, cb_ = gi >= n_a, gj >= n_b
+            gi, gj = own_a[gi], own_b[gj]
             if same:
                 m = gi != gj
-                gi, gj = np.minimum(gi[m], gj[m]), np.maximum(gi[m], gj[m])
+                gi, gj, ca_, cb_ = gi[m], gj[m], ca_[m], cb_[m]
+                swap = gi > gj
+                gi, gj = np.where(swap, gj, gi), np.where(swap, gi, gj)
+                ca_, cb_ = np.where(swap, cb_, ca_), np.where(swap, ca_, cb_)
             out_i.append(gi)
             out_j.append(gj)
+            via_a.append(ca_)
+            via_b.append(cb_)
     i = np.concatenate(out_i)
     j = np.concatenate(out_j)
     if wrapped:
-        n_b = np.int64(len(lo_b))
-        key = np.unique(i.astype(np.int64) * n_b + j)
-        i, j = (key // n_b).astype(np.intp), (key % n_b).astype(np.intp)
+        i, j = _dedupe_wrapped(i, j, np.concatenate(via_a), np.concatenate(via_b),
+                               lo_a, hi_a, lo_b, hi_b)
     return i, j
+
+
+def _dedupe_wrapped(i: IntArray, j: IntArray, via_a: NDArray[np.bool_],
+                    via_b: NDArray[np.bool_], lo_a: FloatArray, hi_a: FloatArray,
+                    lo_b: FloatArray, hi_b: FloatArray) -> tuple[IntArray, IntArray]:
+    """A pair found through an antimeridian copy is dropped when the originals meet
+    (that pair is there already); the rest found twice are made unique."""
+    copy = via_a | via_b
+    orig_meet = (lo_a[i, 0] <= hi_b[j, 0]) & (lo_b[j, 0] <= hi_a[i, 0])
+    keep = ~copy | ~orig_meet
+    plain = ~copy & keep
+    n_b = np.int64(len(lo_b))
+    key = np.unique(i[copy & keep].astype(np.int64) * n_b + j[copy & keep])
+    return (np.concatenate([i[plain], (key // n_b).astype(np.intp)]),
+            np.concatenate([j[plain], (key % n_b).astype(np.intp)]))

@@ -85,6 +85,8 @@ def evaluate_conflicts(a: VolumeSet, ia: IntArray, b: VolumeSet, ib: IntArray,
     v, ov_v, t, ov_t = gaps_vt(a, ia, b, ib)
     ok = (ov_v | (v < V)) & (ov_t | (t < T))
     ia, ib, H, v, t = ia[ok], ib[ok], H[ok], v[ok], t[ok]
+    if len(ia) == 0:  # the common case when checking one volume: skip the geometry
+        return Pairs(ia, ib, v.copy(), v, t)
     h, ov_h = horizontal(a.geom[ia], a.radius[ia], b.geom[ib], b.radius[ib], reach=H)
     hit = np.where(H > 0, h < H, ov_h)
     return Pairs(ia[hit], ib[hit], h[hit], v[hit], t[hit])

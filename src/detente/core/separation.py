@@ -62,9 +62,14 @@ def scale_bound(x_max: FloatArray) -> FloatArray:
     return out
 
 
-def densify(geoms: ObjArray) -> ObjArray:
-    """Densify polygon edges in lon/lat (points pass through unchanged)."""
-    out: ObjArray = shapely.segmentize(geoms, DENSIFY_DEG)
+def densify(geoms: ObjArray, step: float = DENSIFY_DEG) -> ObjArray:
+    """Densify polygon edges in lon/lat (points, and footprints smaller than a step,
+    pass through unchanged: none of their edges is longer)."""
+    b = shapely.bounds(geoms)
+    big = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]) > step
+    out = geoms.copy()
+    if big.any():
+        out[big] = shapely.segmentize(geoms[big], step)
     return out
 
 
@@ -136,23 +141,21 @@ def horizontal(
         h[cc] = np.maximum(0.0, d - rs)
         overlap[cc] = d < rs
 
-    # Polygon to polygon: the overlap is exact in lon/lat, where edges are straight.
+    # Polygon to polygon: meeting and overlapping are exact in lon/lat, where edges are
+    # straight. Polygons that meet are at h = 0.
     pp = ~circ_a & ~circ_b
-    if pp.any():
-        overlap[pp] = shapely.relate_pattern(geom_a[pp], geom_b[pp], "T********")
-
-    # Polygons that meet in lon/lat (exact there) are at h = 0.
     meet = np.zeros(n, dtype=bool)
     if pp.any():
-        meet[pp] = overlap[pp] | shapely.intersects(geom_a[pp], geom_b[pp])
+        meet[pp] = shapely.intersects(geom_a[pp], geom_b[pp])
+        m = np.flatnonzero(meet)
+        overlap[m] = shapely.relate_pattern(geom_a[m], geom_b[m], "T********")
     h[meet] = 0.0
     rest = np.flatnonzero(~cc & ~meet)
     if len(rest) == 0:
         return h, overlap
     ra, rb = rad_a[rest], rad_b[rest]
     # Pass 1, coarse chords: a lower bound good enough to rule out pairs far apart.
-    low = _projected_low(shapely.segmentize(geom_a[rest], COARSE_DEG),
-                         shapely.segmentize(geom_b[rest], COARSE_DEG),
+    low = _projected_low(densify(geom_a[rest], COARSE_DEG), densify(geom_b[rest], COARSE_DEG),
                          ba[rest], bb[rest], ra, rb, COARSE_SAGITTA_M)
     h[rest] = np.maximum(0.0, low)
     near = low < reach[rest]

@@ -78,6 +78,8 @@ class Deconfliction:
         st = self.store
         minima = minima or st.get_minima()
         stored, i, j = st.candidates(acts, minima.widest, zone=False)
+        if len(i) == 0:
+            return []
         found = evaluate_conflicts(acts, i, stored.volumes, j, minima)
         sv = stored.volumes
         return [{"volume": acts.ids[a], "party": sv.party[b], "activity": sv.activity[b],

@@ -274,48 +274,38 @@ class SQLiteStore:
         """R*Tree candidates; queries each box and its antimeridian copy."""
         self._require()
         n = len(query)
-        e = np.empty(0, dtype=np.intp)
         if n == 0:
-            return self._load([], zone), e, e.copy()
+            return self._load([], zone), np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
         # Margins (1 m, 1 cm, 1 s) keep float rounding in the scaled units from shaving
         # off a candidate whose gap is a hair under the minimum.
         qb = expand_bounds(query.bounds, widen.horizontal_m + 1.0)
         dt = int(widen.time_s * 1e9) + 10**9
         boxes = scaled_boxes(qb, query.alt_lo - widen.vertical_m - 0.01,
                              query.alt_hi + widen.vertical_m + 0.01, query.t0 - dt, query.t1 + dt)
-        idx = self._index(zone)
-        sql = (f"SELECT r.rid >> 1 FROM {idx} r WHERE r.x1 >= ? AND r.x0 <= ? AND r.y1 >= ? "
-               "AND r.y0 <= ? AND r.z1 >= ? AND r.z0 <= ? AND r.t1 >= ? AND r.t0 <= ?")
-        q_idx: list[int] = []
-        v_ids: list[int] = []
+        # One statement per box: the R*Tree lookup joined to the live volumes it names.
+        sql = (f"SELECT {_VOL_COLS} FROM {self._index(zone)} r "
+               "JOIN volumes v ON v.id = r.rid >> 1 JOIN owners o ON o.id = v.owner_id "
+               "WHERE r.x1 >= ? AND r.x0 <= ? AND r.y1 >= ? AND r.y0 <= ? AND r.z1 >= ? "
+               "AND r.z0 <= ? AND r.t1 >= ? AND r.t0 <= ? "
+               "AND o.state NOT IN ('cancelled', 'ended')")
+        rows: list[tuple[Any, ...]] = []
+        pos: dict[int, int] = {}
+        qi: list[int] = []
+        si: list[int] = []
+        seen: set[tuple[int, int]] = set()
         for copy, bx in _wrapped(boxes):
             for i in range(n) if copy == 0 else np.flatnonzero((bx != boxes).any(axis=1)):
-                b = bx[i]
-                found = self.conn.execute(sql, (b[0], b[1], b[2], b[3], b[4], b[5], b[6],
-                                                b[7])).fetchall()
-                q_idx += [int(i)] * len(found)
-                v_ids += [f[0] for f in found]
-        if not v_ids:
-            return self._load([], zone), e, e.copy()
-        uniq = sorted(set(v_ids))
-        rows: list[tuple[Any, ...]] = []
-        for k in range(0, len(uniq), 500):
-            part = uniq[k:k + 500]
-            rows += self.conn.execute(
-                f"SELECT {_VOL_COLS} FROM volumes v JOIN owners o ON o.id = v.owner_id "
-                f"WHERE v.id IN ({','.join('?' * len(part))}) "
-                "AND o.state NOT IN ('cancelled', 'ended')", part).fetchall()
-        stored = self._load(rows, zone)
-        pos = {int(v): k for k, v in enumerate(stored.volume_id)}
-        qi, si = [], []
-        seen: set[tuple[int, int]] = set()
-        for q, v in zip(q_idx, v_ids, strict=True):
-            at = pos.get(v)
-            if at is not None and (q, at) not in seen:
-                seen.add((q, at))
-                qi.append(q)
-                si.append(at)
-        return stored, np.asarray(qi, dtype=np.intp), np.asarray(si, dtype=np.intp)
+                for row in self.conn.execute(sql, tuple(bx[i].tolist())):
+                    at = pos.get(row[0])
+                    if at is None:
+                        at = pos[row[0]] = len(rows)
+                        rows.append(row)
+                    if (int(i), at) not in seen:
+                        seen.add((int(i), at))
+                        qi.append(int(i))
+                        si.append(at)
+        return self._load(rows, zone), np.asarray(qi, dtype=np.intp), np.asarray(si,
+                                                                                   dtype=np.intp)
 
     def live_volumes(self, *, zone: bool) -> StoredVolumes:
         """Every live stored volume (for bulk detection in memory)."""
