@@ -30,7 +30,7 @@ app = typer.Typer(
         "Each party declares activities as 4D volumes (footprint x altitude band x time "
         "window) and red lines; detente finds every pair of volumes of different parties "
         "closer than the separation minima, and every entry into a red line.\n\n"
-        "Start with 'detente check examples/scenario.geojson' (stateless), or "
+        "Start with 'detente check examples/maiduguri.geojson' (stateless), or "
         "'detente init' then 'detente submit FILE --party NAME' to keep a database."
     ),
     no_args_is_help=True,
@@ -108,7 +108,7 @@ def check(
     their gap is strictly less than the minimum. Exit status: 0 nothing found, 1
     conflicts or violations found, 2 bad input.
 
-    Example: detente check examples/scenario.geojson -H 500 -V 150 -T 300 --json
+    Example: detente check examples/maiduguri.geojson -H 500 -V 150 -T 300 --json
     """
     from ..core.detect import detect
     from ..core.report import check_report
@@ -194,7 +194,7 @@ def submit(
         None, "--party", "-p",
         help="Submit as this party: features without 'party' take it; others are refused."),
     override: bool = typer.Option(
-        False, "--override", help="Proceed even into prohibited zones (recorded; owner told)."),
+        False, "--override", help="Proceed even into prohibited zones (the override is recorded)."),
     db: Path | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:

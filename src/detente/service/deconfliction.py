@@ -154,8 +154,8 @@ class Deconfliction:
                 names = ", ".join(sorted({f"{x['zone']} (volume {x['volume']!r} enters zone "
                                           f"volume {x['zone_volume']!r})" for x in refused}))
                 raise Refused(f"refused: the submission enters prohibited zone(s) {names}; "
-                              "nothing was stored. Use --override to proceed anyway (the zone's "
-                              "owner is told).")
+                              "nothing was stored. Use --override to proceed anyway (the "
+                              "override is recorded against the zone).")
 
             say("storing")
             st.insert_volumes(act_owner, acts, zone=False)
