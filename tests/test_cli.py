@@ -116,3 +116,17 @@ def test_help_teaches(run_cli) -> None:
     r = run_cli("check", "--help")
     assert "strictly less than the minimum" in " ".join(r.stdout.split())
     assert "Example" in r.stdout
+
+
+def test_same_activity_name_for_two_parties(run_cli, tmp_path) -> None:
+    """Activity ids are each party's own: two parties may both call theirs 'patrol'."""
+    name = write(tmp_path, "s.json", collection(
+        feature("a", "A", square(0.0, 0.0, 0.01), activity="patrol"),
+        feature("b", "B", square(0.005, 0.0, 0.01), activity="patrol")))
+    r = run_cli("check", name, "--json")
+    assert r.returncode == 1
+    assert [(c["a"], c["b"]) for c in json.loads(r.stdout)["conflicts"]] == [("a", "b")]
+    assert run_cli("init").returncode == 0
+    assert run_cli("submit", name).returncode == 1
+    acts = json.loads(run_cli("activities", "--json").stdout)
+    assert {(x["party"], x["ext_id"]) for x in acts} == {("A", "patrol"), ("B", "patrol")}

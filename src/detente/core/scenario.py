@@ -235,7 +235,6 @@ class _Reader:
         point_lat: list[Any] = []
         point_owner: list[int] = []
         seen: set[Any] = set()
-        activity_party: dict[str, str] = {}
         report_every = 10_000
 
         for i, feat in enumerate(features):
@@ -311,11 +310,6 @@ class _Reader:
                 restriction.append(r)
                 applies.append(tuple(ap) if ap is not None else None)
             else:
-                owner = activity_party.setdefault(act_s, p)
-                if owner != p:
-                    raise InputError(
-                        f"activity '{act_s}' already has volumes of party '{owner}'",
-                        item=item, field="properties.activity")
                 restriction.append(None)
                 applies.append(None)
             geom = feat.geometry
