@@ -216,24 +216,19 @@ def _wide_pair(ga: shapely.Geometry, ra: float, gb: shapely.Geometry, rb: float,
         return math.inf
     strips_a = _strips(ga)
     strips_b = _strips(gb)
-    best = math.inf
-    ea = expand_bounds(shapely.bounds(strips_a), reach + ra)
+    ba = shapely.bounds(strips_a)
     bb = shapely.bounds(strips_b)
-    for i, sa in enumerate(strips_a):
-        near = ~((bb[:, 0] > ea[i, 2]) | (bb[:, 2] < ea[i, 0]) | (bb[:, 1] > ea[i, 3])
-                 | (bb[:, 3] < ea[i, 1]))
-        for sb in strips_b[near]:
-            lon0 = round(((min(shapely.bounds(sa)[0], shapely.bounds(sb)[0])
-                           + max(shapely.bounds(sa)[2], shapely.bounds(sb)[2])) / 2) / GRID_DEG
-                         ) * GRID_DEG
-            pa, pb = _project(densify(np.array([sa, sb], dtype=object)), float(lon0))
-            d = shapely.distance(pa, pb)
-            bounds = np.array([shapely.bounds(pa), shapely.bounds(pb)])
-            x_max = float(np.max(np.abs(bounds[:, [0, 2]]))) + max(ra, rb)
-            k = float(scale_bound(np.array([x_max]))[0])
-            sag = (0.0 if ra > 0 else SAGITTA_M) + (0.0 if rb > 0 else SAGITTA_M)
-            best = min(best, max(0.0, d / k - sag - ra - rb))
-    return best
+    ea = expand_bounds(ba, reach + ra)
+    # Pairs of strips whose boxes come within reach, each measured in its own projection.
+    apart = ((bb[None, :, 0] > ea[:, None, 2]) | (bb[None, :, 2] < ea[:, None, 0])
+             | (bb[None, :, 1] > ea[:, None, 3]) | (bb[None, :, 3] < ea[:, None, 1]))
+    near_a, near_b = np.nonzero(~apart)
+    if len(near_a) == 0:
+        return math.inf
+    low = _projected_low(densify(strips_a[near_a]), densify(strips_b[near_b]), ba[near_a],
+                         bb[near_b], np.full(len(near_a), ra), np.full(len(near_a), rb),
+                         SAGITTA_M)
+    return max(0.0, float(np.min(low)))
 
 
 def _strips(g: shapely.Geometry) -> ObjArray:
