@@ -50,6 +50,10 @@ def scaled_boxes(bounds: np.ndarray, alt_lo: np.ndarray, alt_hi: np.ndarray,
     ])
 
 
+def _json_list(values: Sequence[str] | None) -> str | None:
+    return orjson.dumps(list(values)).decode() if values is not None else None
+
+
 def _wrapped(boxes: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """(copy number, boxes) for the box itself and its copy across the antimeridian."""
     out = [(0, boxes)]
@@ -133,31 +137,35 @@ class SQLiteStore:
             created_at=r[6], updated_at=r[7], volume_count=r[8], is_zone=bool(r[9]),
             restriction=r[10], applies_to=tuple(orjson.loads(r[11])) if r[11] else None)
 
-    _OWNER_SQL = ("SELECT o.id, o.party, o.ext_id, o.kind, o.state, o.version, o.created_at, "
-                  "o.updated_at, (SELECT count(*) FROM volumes v WHERE v.owner_id = o.id), "
-                  "o.is_zone, o.restriction, o.applies_to FROM owners o")
+    @staticmethod
+    def _owner_sql(count_volumes: bool) -> str:
+        """Owner rows; counting volumes is for listings only (a subquery per row)."""
+        count = "(SELECT count(*) FROM volumes v WHERE v.owner_id = o.id)" if count_volumes \
+            else "0"
+        return ("SELECT o.id, o.party, o.ext_id, o.kind, o.state, o.version, o.created_at, "
+                f"o.updated_at, {count}, o.is_zone, o.restriction, o.applies_to FROM owners o")
 
     def find_owner(self, party: str, ext_id: str, *, zone: bool) -> ActivityRow | None:
         return self.find_owners([(party, ext_id)], zone=zone).get((party, ext_id))
 
-    def _temp_ids(self, name: str, ids: Sequence[int]) -> str:
-        """A temporary table of ids to join against (big IN lists are slow)."""
-        self.conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (id INTEGER PRIMARY KEY)")
+    def _temp_table(self, name: str, columns: str, rows: Sequence[Sequence[Any]]) -> str:
+        """A temporary table of keys to join against (big IN lists are slow)."""
+        self.conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns})")
         self.conn.execute(f"DELETE FROM temp.{name}")
-        self.conn.executemany(f"INSERT OR IGNORE INTO temp.{name} VALUES (?)",
-                              [(int(i),) for i in ids])
+        marks = ", ".join("?" * len(columns.split(",")))
+        self.conn.executemany(f"INSERT OR IGNORE INTO temp.{name} VALUES ({marks})", rows)
         return f"temp.{name}"
+
+    def _temp_ids(self, name: str, ids: Sequence[int]) -> str:
+        return self._temp_table(name, "id INTEGER PRIMARY KEY", [(int(i),) for i in ids])
 
     def find_owners(self, keys: Sequence[tuple[str, str]], *, zone: bool
                     ) -> dict[tuple[str, str], ActivityRow]:
         self._require()
-        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS owner_keys (party TEXT, ext_id TEXT)")
-        self.conn.execute("DELETE FROM temp.owner_keys")
-        self.conn.executemany("INSERT INTO temp.owner_keys VALUES (?, ?)", keys)
+        tmp = self._temp_table("owner_keys", "party TEXT, ext_id TEXT", keys)
         rows = self.conn.execute(
-            self._OWNER_SQL.replace("(SELECT count(*) FROM volumes v WHERE v.owner_id = o.id)",
-                                    "0")
-            + " JOIN temp.owner_keys k ON k.party = o.party AND k.ext_id = o.ext_id "
+            self._owner_sql(False)
+            + f" JOIN {tmp} k ON k.party = o.party AND k.ext_id = o.ext_id "
             "WHERE o.is_zone=?", (int(zone),)).fetchall()
         return {(r[1], r[2]): self._owner_row(r) for r in rows}
 
@@ -170,8 +178,8 @@ class SQLiteStore:
         self.conn.executemany(
             "INSERT INTO owners (id, is_zone, party, ext_id, kind, restriction, applies_to, "
             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(i, int(zone), p, e, k, r, orjson.dumps(list(a)).decode() if a is not None
-              else None, now, now) for i, (p, e, k, r, a) in zip(ids, rows, strict=True)])
+            [(i, int(zone), p, e, k, r, _json_list(a), now, now)
+             for i, (p, e, k, r, a) in zip(ids, rows, strict=True)])
         return ids
 
     def replace_owners(self, rows: Sequence[tuple[int, str | None, str | None,
@@ -193,8 +201,7 @@ class SQLiteStore:
             "UPDATE owners SET version = version + 1, kind=?, restriction=?, applies_to=?, "
             "state = CASE state WHEN 'cancelled' THEN 'planned' ELSE state END, "
             "updated_at=? WHERE id=?",
-            [(k, r, orjson.dumps(list(a)).decode() if a is not None else None, now, i)
-             for i, k, r, a in rows])
+            [(k, r, _json_list(a), now, i) for i, k, r, a in rows])
 
     def set_state(self, owner_id: int, state: str, now: str) -> None:
         self.conn.execute("UPDATE owners SET state=?, version = version + 1, updated_at=? "
@@ -323,13 +330,11 @@ class SQLiteStore:
         if not items:
             return []
         norm = [(min(a, b), max(a, b), orjson.dumps(p).decode()) for a, b, p in items]
-        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS conflict_keys (a INTEGER, b INTEGER)")
-        self.conn.execute("DELETE FROM temp.conflict_keys")
-        self.conn.executemany("INSERT INTO temp.conflict_keys VALUES (?, ?)",
-                              [(a, b) for a, b, _ in norm])
+        tmp = self._temp_table("conflict_keys", "a INTEGER, b INTEGER",
+                               [(a, b) for a, b, _ in norm])
         existing = {(r[1], r[2]): (r[0], r[3], r[4]) for r in self.conn.execute(
             "SELECT c.id, c.activity_a, c.activity_b, c.status, c.pairs FROM conflicts c "
-            "JOIN temp.conflict_keys k ON k.a = c.activity_a AND k.b = c.activity_b")}
+            f"JOIN {tmp} k ON k.a = c.activity_a AND k.b = c.activity_b")}
         first = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM conflicts").fetchone()[0]
         ids: list[int] = []
         inserts: list[tuple[Any, ...]] = []
@@ -379,7 +384,7 @@ class SQLiteStore:
     # -- listings ----------------------------------------------------------------
     def list_owners(self, *, party: str | None, zone: bool) -> list[ActivityRow]:
         self._require()
-        sql = self._OWNER_SQL + " WHERE o.is_zone=?"
+        sql = self._owner_sql(True) + " WHERE o.is_zone=?"
         args: list[Any] = [int(zone)]
         if party is not None:
             sql += " AND o.party=?"
