@@ -33,7 +33,7 @@ import numpy as np
 import orjson
 import shapely
 
-from detente.core.detect import _boxes3, detect, evaluate_conflicts
+from detente.core.detect import detect, evaluate_conflicts, search_boxes
 from detente.core.minima import Minima, Separation
 from detente.core.scenario import read_scenario
 from detente.service import Deconfliction
@@ -58,7 +58,7 @@ def _timed(fn: Any, *args: Any) -> tuple[float, Any]:
 
 # -- baselines ----------------------------------------------------------------------
 def _boxes4(vols: Any) -> tuple[np.ndarray, np.ndarray]:
-    lo, hi = _boxes3(vols, MINIMA.widest, int(vols.t0.min()))
+    lo, hi = search_boxes(vols, MINIMA.widest, int(vols.t0.min()))
     half_v = MINIMA.widest.vertical_m / 2
     return (np.column_stack([lo, vols.alt_lo - half_v]),
             np.column_stack([hi, vols.alt_hi + half_v]))

@@ -50,7 +50,7 @@ class Violations:
         return len(self.volume)
 
 
-def _boxes3(vols: VolumeSet, widen: Separation, t_origin: int
+def search_boxes(vols: VolumeSet, widen: Separation, t_origin: int
             ) -> tuple[FloatArray, FloatArray]:
     """(lon, lat, seconds) boxes widened by half the minima each, conservatively."""
     b = expand_bounds(vols.bounds, widen.horizontal_m / 2)
@@ -128,7 +128,7 @@ def candidates_within(vols: VolumeSet, widen: Separation) -> tuple[IntArray, Int
     if len(vols) < 2:
         e = np.empty(0, dtype=np.intp)
         return e, e.copy()
-    lo, hi = _boxes3(vols, widen, int(vols.t0.min()))
+    lo, hi = search_boxes(vols, widen, int(vols.t0.min()))
     i, j = box_pairs(lo, hi)
     m = vols.party[i] != vols.party[j]
     i, j = i[m], j[m]
@@ -143,8 +143,8 @@ def candidates_between(a: VolumeSet, b: VolumeSet, widen: Separation
         e = np.empty(0, dtype=np.intp)
         return e, e.copy()
     origin = int(min(a.t0.min(), b.t0.min()))
-    lo_a, hi_a = _boxes3(a, widen, origin)
-    lo_b, hi_b = _boxes3(b, widen, origin)
+    lo_a, hi_a = search_boxes(a, widen, origin)
+    lo_b, hi_b = search_boxes(b, widen, origin)
     i, j = box_pairs(lo_a, hi_a, lo_b, hi_b)
     m = _vt_prefilter(a, i, b, j, widen)
     return i[m], j[m]
