@@ -8,7 +8,9 @@ levels, time is cut into cells as long as the longer level, so each box touches 
 most two cells, and each cell is moved to its own longitude band (``cell x SHIFT``
 degrees) before one shapely STRtree query joins everything in 2D. A pair is kept only
 in the later of its two first cells, so it comes out once. Adding the same offset to
-two coordinates keeps their order (rounding is monotone): no pair is lost.
+two coordinates keeps their order (rounding is monotone): no pair is lost. The tree
+is queried without a predicate: for boxes, closed-envelope overlap is the exact test,
+and skipping GEOS's prepared predicate makes the join about 8x faster.
 """
 
 from __future__ import annotations
@@ -55,6 +57,14 @@ def _in_cells(sel: IntArray, lo: FloatArray, hi: FloatArray, origin: float, cell
             np.concatenate([c0, c0[two]]))
 
 
+def _shifted_boxes(lo: FloatArray, hi: FloatArray, rows: IntArray, cells: NDArray[np.int64]
+                   ) -> NDArray[np.object_]:
+    off = cells * SHIFT
+    out: NDArray[np.object_] = shapely.box(lo[rows, 0] + off, lo[rows, 1],
+                                           hi[rows, 0] + off, hi[rows, 1])
+    return out
+
+
 def box_pairs(lo_a: FloatArray, hi_a: FloatArray, lo_b: FloatArray | None = None,
               hi_b: FloatArray | None = None) -> tuple[IntArray, IntArray]:
     """Pairs of intersecting closed boxes ``[lo, hi]`` in (lon, lat, time).
@@ -82,40 +92,51 @@ def box_pairs(lo_a: FloatArray, hi_a: FloatArray, lo_b: FloatArray | None = None
     out_j: list[IntArray] = []
     via_a: list[NDArray[np.bool_]] = []
     via_b: list[NDArray[np.bool_]] = []
-    for level_a in np.unique(lev_a):
-        sel_a = np.flatnonzero(lev_a == level_a)
-        for level_b in np.unique(lev_b):
-            if same and level_b < level_a:
-                continue
-            sel_b = np.flatnonzero(lev_b == level_b)
-            cell = base * GROWTH ** max(level_a, level_b)
-            ra, ca, fa = _in_cells(sel_a, la, ha, origin, cell)
+
+    def join(sel_a: IntArray, sel_b: IntArray | None, top: int) -> None:
+        """Pairs between rows ``sel_a`` and ``sel_b`` in time cells of level ``top``.
+        Within one set, ``sel_b`` is None: the rows of ``sel_a`` at level ``top``."""
+        cell = base * GROWTH ** top
+        ra, ca, fa = _in_cells(sel_a, la, ha, origin, cell)
+        boxes_a = _shifted_boxes(la, ha, ra, ca)
+        if sel_b is None:  # boxes at ``top`` are a subset of ``a``'s: build them once
+            sub = np.flatnonzero(lev_a[ra] == top)
+            rb, cb, fb, boxes_b = ra[sub], ca[sub], fa[sub], boxes_a[sub]
+        else:
             rb, cb, fb = _in_cells(sel_b, lb, hb, origin, cell)
-            off_a, off_b = ca * SHIFT, cb * SHIFT
-            tree = shapely.STRtree(shapely.box(lb[rb, 0] + off_b, lb[rb, 1],
-                                               hb[rb, 0] + off_b, hb[rb, 1]))
-            qi, ti = tree.query(shapely.box(la[ra, 0] + off_a, la[ra, 1],
-                                            ha[ra, 0] + off_a, ha[ra, 1]),
-                                predicate="intersects")
-            keep = ca[qi] == np.maximum(fa[qi], fb[ti])
-            gi, gj = ra[qi[keep]], rb[ti[keep]]
-            if same and level_a == level_b:
-                m = gi < gj
-                gi, gj = gi[m], gj[m]
-            hit = (la[gi, 2] <= hb[gj, 2]) & (lb[gj, 2] <= ha[gi, 2])
-            gi, gj = gi[hit], gj[hit]
-            ca_, cb_ = gi >= n_a, gj >= n_b
-            gi, gj = own_a[gi], own_b[gj]
-            if same:
-                m = gi != gj
-                gi, gj, ca_, cb_ = gi[m], gj[m], ca_[m], cb_[m]
-                swap = gi > gj
-                gi, gj = np.where(swap, gj, gi), np.where(swap, gi, gj)
-                ca_, cb_ = np.where(swap, cb_, ca_), np.where(swap, ca_, cb_)
-            out_i.append(gi)
-            out_j.append(gj)
-            via_a.append(ca_)
-            via_b.append(cb_)
+            boxes_b = _shifted_boxes(lb, hb, rb, cb)
+        if len(boxes_a) == 0 or len(boxes_b) == 0:
+            return
+        qi, ti = shapely.STRtree(boxes_b).query(boxes_a)
+        keep = ca[qi] == np.maximum(fa[qi], fb[ti])
+        gi, gj = ra[qi[keep]], rb[ti[keep]]
+        if same:  # a pair of two rows at ``top`` comes out both ways: keep one
+            m = (gi < gj) | (lev_a[gi] < top)
+            gi, gj = gi[m], gj[m]
+        hit = (la[gi, 2] <= hb[gj, 2]) & (lb[gj, 2] <= ha[gi, 2])
+        gi, gj = gi[hit], gj[hit]
+        ca_, cb_ = gi >= n_a, gj >= n_b
+        gi, gj = own_a[gi], own_b[gj]
+        if same:
+            m = gi != gj
+            gi, gj, ca_, cb_ = gi[m], gj[m], ca_[m], cb_[m]
+            swap = gi > gj
+            gi, gj = np.where(swap, gj, gi), np.where(swap, gi, gj)
+            ca_, cb_ = np.where(swap, cb_, ca_), np.where(swap, ca_, cb_)
+        out_i.append(gi)
+        out_j.append(gj)
+        via_a.append(ca_)
+        via_b.append(cb_)
+
+    # Each pair is joined once, at the higher of its two levels ``top``: rows of ``a``
+    # up to ``top`` against rows of ``b`` at ``top``, then rows of ``a`` at ``top``
+    # against rows of ``b`` below it (within one set the first join covers both).
+    for top in np.union1d(lev_a, lev_b):
+        if same:
+            join(np.flatnonzero(lev_a <= top), None, top)
+        else:
+            join(np.flatnonzero(lev_a <= top), np.flatnonzero(lev_b == top), top)
+            join(np.flatnonzero(lev_a == top), np.flatnonzero(lev_b < top), top)
     i = np.concatenate(out_i)
     j = np.concatenate(out_j)
     if wrapped:

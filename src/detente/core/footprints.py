@@ -14,7 +14,11 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from .geodesy import GEOD, M_PER_DEG_LAT_MIN, MAX_ABS_LAT, MAX_ACROSS_M
+from .geodesy import A, E2, GEOD, M_PER_DEG_LAT_MIN, MAX_ABS_LAT, MAX_ACROSS_M
+
+# The largest radius of curvature of the ellipsoid (at the poles, a^2/b), metres:
+# no meridian or parallel arc is longer than its angle times this.
+_R_MAX = A / np.sqrt(1 - E2) * (1 + 1e-9)
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -205,13 +209,21 @@ def check_circles(lon: FloatArray, lat: FloatArray, radius: FloatArray) -> None:
 
 
 def _across_m(bounds: FloatArray) -> FloatArray:
-    """Longest diagonal of each lon/lat box, metres (the footprint's extent)."""
+    """Longest diagonal of each lon/lat box, metres (the footprint's extent), exactly
+    where it might exceed ``MAX_ACROSS_M``; elsewhere an upper bound below it."""
     x0, y0, x1, y1 = bounds.T
-    _, _, d1 = GEOD.inv(x0, y0, x1, y1)
-    _, _, d2 = GEOD.inv(x0, y1, x1, y0)
-    # Geod.inv takes the short way round; boxes wider than 180 degrees are wide anyway.
-    wide = (x1 - x0) >= 180
-    out: FloatArray = np.where(wide, np.inf, np.maximum(d1, d2))
+    # A path along a parallel (at the corner nearer the equator), then a meridian, is
+    # no shorter than the geodesic: boxes well inside the limit skip the geodesics.
+    cos_max = np.cos(np.radians(np.minimum(np.abs(y0), np.abs(y1))))
+    out: FloatArray = np.radians((x1 - x0) * cos_max + (y1 - y0)) * _R_MAX
+    near = np.flatnonzero(out > MAX_ACROSS_M)
+    if len(near):
+        b = bounds[near]
+        _, _, d1 = GEOD.inv(b[:, 0], b[:, 1], b[:, 2], b[:, 3])
+        _, _, d2 = GEOD.inv(b[:, 0], b[:, 3], b[:, 2], b[:, 1])
+        # Geod.inv takes the short way round; boxes wider than 180 degrees are wide anyway.
+        wide = (b[:, 2] - b[:, 0]) >= 180
+        out[near] = np.where(wide, np.inf, np.maximum(d1, d2))
     return out
 
 

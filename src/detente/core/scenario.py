@@ -8,12 +8,10 @@ columns; geometry is checked in bulk (:mod:`detente.core.footprints`).
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +21,7 @@ import orjson
 import shapely
 
 from ..errors import InputError
+from .bulkread import Columns, no_gc, read_columns
 from .footprints import FootprintError, build_polygons, check_circles
 from .instants import InstantError, parse_instant
 from .volumes import RESTRICTIONS, FeatureId, VolumeSet
@@ -41,7 +40,7 @@ class Scenario:
 def loads_json(data: bytes | str) -> Any:
     """Parse JSON strictly (no NaN/Infinity), with a clear error on failure."""
     try:
-        with _no_gc():
+        with no_gc():
             return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
@@ -51,19 +50,6 @@ def loads_json(data: bytes | str) -> Any:
                 if where is not None:
                     raise where from None
         raise InputError(f"invalid JSON: {exc}") from None
-
-
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic collector: millions of fresh lists and dicts make it run
-    again and again for nothing (they hold no cycles)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _locate_constant(text: str) -> InputError | None:
@@ -152,7 +138,7 @@ _AT = re.compile(r"(.*) - at `\$\.features\[(\d+)\]\.?(.*)`")
 
 def _decode(data: bytes | str) -> _Document:
     try:
-        with _no_gc():
+        with no_gc():
             return _DECODER.decode(data)
     except msgspec.ValidationError as exc:
         m = _AT.fullmatch(str(exc))
@@ -177,15 +163,27 @@ def read_scenario(
     default_party: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Scenario:
-    """Read and validate a scenario. ``default_party`` fills a missing ``party``."""
-    doc = _decode(data if isinstance(data, bytes | str)
-                  else orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY))
-    if doc.type != "FeatureCollection":
-        raise InputError("a scenario must be a GeoJSON FeatureCollection (type: FeatureCollection)")
-    if doc.features is None:
-        raise InputError("field 'features' must be a list of Features")
-    with _no_gc():
-        return _Reader(default_party, progress).read(doc.features)
+    """Read and validate a scenario. ``default_party`` fills a missing ``party``.
+
+    A well-formed file is read in bulk (:mod:`.bulkread`); any other is read again
+    feature by feature, which names the first problem.
+    """
+    raw = (data if isinstance(data, bytes | str)
+           else orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY))
+    cols = read_columns(raw, default_party)
+    if cols is None:
+        doc = _decode(raw)
+        if doc.type != "FeatureCollection":
+            raise InputError(
+                "a scenario must be a GeoJSON FeatureCollection (type: FeatureCollection)")
+        if doc.features is None:
+            raise InputError("field 'features' must be a list of Features")
+        with no_gc():
+            cols = _Reader(default_party, progress).read(doc.features)
+    elif progress is not None:
+        progress(len(cols.ids))
+    with no_gc():
+        return _assemble(cols)
 
 
 _NUMBER = (int, float)
@@ -211,9 +209,8 @@ class _Reader:
             self.times[key] = ns
         return ns
 
-    def read(self, features: list[_Feature]) -> Scenario:
+    def read(self, features: list[_Feature]) -> Columns:
         ids: list[FeatureId] = []
-        items: list[str] = []
         party: list[str] = []
         activity: list[str] = []
         kind: list[str | None] = []
@@ -358,7 +355,6 @@ class _Reader:
                     f"unsupported geometry type {gtype!r}: use Polygon, or Point with radius_m",
                     item=item, field="geometry.type")
             ids.append(fid)
-            items.append(item)
             party.append(p)
             activity.append(act_s)
             kind.append(k)
@@ -368,45 +364,55 @@ class _Reader:
             t1.append(e)
             is_zone.append(bool(zone))
 
-        n = len(ids)
-        geoms = np.empty(n, dtype=object)
-        radius_arr = np.asarray(radius, dtype=np.float64)
-        if poly_owner:
-            flat = _positions(coords, ring_offsets, poly_offsets, poly_owner, items)
-            try:
-                geoms[poly_owner] = build_polygons(
-                    flat, np.asarray(ring_offsets), np.asarray(poly_offsets))
-            except FootprintError as exc:
-                pr = exc.problem
-                raise InputError(pr.reason, item=items[poly_owner[pr.index]],
-                                 field=pr.field) from None
-        if point_owner:
-            lon = np.asarray(point_lon, dtype=np.float64)
-            lat = np.asarray(point_lat, dtype=np.float64)
-            try:
-                check_circles(lon, lat, radius_arr[point_owner])
-            except FootprintError as exc:
-                pr = exc.problem
-                raise InputError(pr.reason, item=items[point_owner[pr.index]],
-                                 field=pr.field) from None
-            geoms[point_owner] = shapely.points(lon, lat)
         if self.progress is not None:
-            self.progress(n % report_every or (report_every if n else 0))
+            self.progress(len(ids) % report_every or (report_every if ids else 0))
+        flat = _positions(coords, ring_offsets, poly_offsets, poly_owner, ids)
+        return Columns(
+            ids=ids, party=party, activity=activity, kind=kind, alt_lo=alt_lo,
+            alt_hi=alt_hi, t0=t0, t1=t1, restriction=restriction, applies=applies,
+            is_zone=np.asarray(is_zone, dtype=bool),
+            radius=np.asarray(radius, dtype=np.float64), positions=flat,
+            ring_offsets=np.asarray(ring_offsets, dtype=np.intp),
+            poly_offsets=np.asarray(poly_offsets, dtype=np.intp),
+            poly_owner=np.asarray(poly_owner, dtype=np.intp),
+            point_lon=np.asarray(point_lon, dtype=np.float64),
+            point_lat=np.asarray(point_lat, dtype=np.float64),
+            point_owner=np.asarray(point_owner, dtype=np.intp),
+        )
 
-        zone_mask = np.asarray(is_zone, dtype=bool)
-        all_vols = VolumeSet.from_columns(
-            ids=ids, party=party, activity=activity, kind=kind, geom=geoms,
-            radius=radius_arr, alt_lo=alt_lo, alt_hi=alt_hi, t0=t0, t1=t1,
-            restriction=restriction, applies_to=applies,
-        )
-        act_pos = np.flatnonzero(~zone_mask)
-        zone_pos = np.flatnonzero(zone_mask)
-        return Scenario(
-            activities=all_vols.take(act_pos) if len(zone_pos) else all_vols,
-            zones=all_vols.take(zone_pos),
-            activity_pos=act_pos,
-            zone_pos=zone_pos,
-        )
+
+def _assemble(c: Columns) -> Scenario:
+    """Build and check the footprints of read columns, then split activities and zones."""
+    n = len(c.ids)
+    geoms = np.empty(n, dtype=object)
+    if len(c.poly_owner):
+        try:
+            geoms[c.poly_owner] = build_polygons(c.positions, c.ring_offsets, c.poly_offsets)
+        except FootprintError as exc:
+            pr = exc.problem
+            k = int(c.poly_owner[pr.index])
+            raise InputError(pr.reason, item=_item(c.ids[k], k), field=pr.field) from None
+    if len(c.point_owner):
+        try:
+            check_circles(c.point_lon, c.point_lat, c.radius[c.point_owner])
+        except FootprintError as exc:
+            pr = exc.problem
+            k = int(c.point_owner[pr.index])
+            raise InputError(pr.reason, item=_item(c.ids[k], k), field=pr.field) from None
+        geoms[c.point_owner] = shapely.points(c.point_lon, c.point_lat)
+    all_vols = VolumeSet.from_columns(
+        ids=c.ids, party=c.party, activity=c.activity, kind=c.kind, geom=geoms,
+        radius=c.radius, alt_lo=c.alt_lo, alt_hi=c.alt_hi, t0=c.t0, t1=c.t1,
+        restriction=c.restriction, applies_to=c.applies,
+    )
+    act_pos = np.flatnonzero(~c.is_zone)
+    zone_pos = np.flatnonzero(c.is_zone)
+    return Scenario(
+        activities=all_vols.take(act_pos) if len(zone_pos) else all_vols,
+        zones=all_vols.take(zone_pos),
+        activity_pos=act_pos,
+        zone_pos=zone_pos,
+    )
 
 
 def _altitude(val: Any, item: str, name: str) -> float:
@@ -423,9 +429,11 @@ def _altitude(val: Any, item: str, name: str) -> float:
 
 def _positions(
     coords: list[Any], ring_offsets: list[int], poly_offsets: list[int],
-    poly_owner: list[int], items: list[str],
+    poly_owner: list[int], ids: list[FeatureId],
 ) -> np.ndarray:
     """Positions as an ``(m, 2)`` float array; a malformed one is named precisely."""
+    if not coords:
+        return np.empty((0, 2), dtype=np.float64)
     try:
         arr = np.array(coords)
         if arr.ndim == 2 and arr.shape[1] in (2, 3) and arr.dtype.kind in "fi":
@@ -444,5 +452,6 @@ def _positions(
                 raise InputError(
                     f"position {j - ring_offsets[r]} must be [longitude, latitude] numbers, "
                     f"not {pos!r}",
-                    item=items[poly_owner[p]], field=f"geometry.coordinates[{k}]")
+                    item=_item(ids[poly_owner[p]], poly_owner[p]),
+                    field=f"geometry.coordinates[{k}]")
     raise InputError("malformed coordinates")
