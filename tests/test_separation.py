@@ -56,7 +56,7 @@ def test_large_and_small_across_the_antimeridian() -> None:
 def test_touching_is_not_overlapping() -> None:
     a = {"geometry": poly((10.0, 50.0), (10.01, 50.0), (10.01, 50.01), (10.0, 50.01))}
     b = {"geometry": poly((10.01, 50.0), (10.02, 50.0), (10.02, 50.01), (10.01, 50.01))}
-    h, ov, _, rov = measure(a, b)
+    h, ov, _, rov = measure(a, b, reach=0.0)  # overlap is decided exactly at reach 0
     assert h == 0.0 and ov is False and rov is False
 
 

@@ -7,6 +7,7 @@ violations found (or a submission refused), 2 bad input or usage, 3 not found,
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -65,7 +66,15 @@ def _open(db: Path | None, *, must_exist: bool = True) -> Any:
     path = _db(db)
     if must_exist and not Path(path).exists():
         raise NotFound(f"no database at {path}: create one with 'detente init --db {path}'")
-    return Deconfliction(SQLiteStore(path))
+    return Deconfliction(SQLiteStore(path), parallel=_parallel())
+
+
+@functools.cache
+def _parallel() -> Any:
+    """A thread pool's ``map`` over this machine's cores, for detection."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1).map
 
 
 def _minima(horizontal: float, vertical: float, time: float, minima_file: Path | None) -> Any:
@@ -117,9 +126,9 @@ def check(
     minima = _minima(horizontal, vertical, time, minima_file)
     data = _read_input(file)
     with progress_bar(len(data) > 5_000_000) as bar:
-        scenario = read_scenario(data, progress=bar.step("reading"))
+        scenario = read_scenario(data, progress=bar.step("reading"), parallel=_parallel())
         bar.stage("detecting")
-        found = detect(scenario.activities, scenario.zones, minima)
+        found = detect(scenario.activities, scenario.zones, minima, parallel=_parallel())
     report = check_report(scenario, found)
     if as_json:
         print_json(report)
@@ -209,7 +218,8 @@ def submit(
     svc = _open(db)
     data = _read_input(file)
     with progress_bar(len(data) > 5_000_000) as bar:
-        scenario = read_scenario(data, default_party=party, progress=bar.step("reading"))
+        scenario = read_scenario(data, default_party=party, progress=bar.step("reading"),
+                                 parallel=_parallel())
         result = svc.submit(scenario, override=override, progress=bar.stage)
     if as_json:
         print_json(result.to_json())

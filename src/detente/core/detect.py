@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .candidates import box_pairs
+from .candidates import Parallel, box_pairs
 from .geodesy import expand_bounds
 from .minima import Minima, Separation
 from .separation import horizontal
@@ -23,6 +23,7 @@ IntArray = NDArray[np.intp]
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 NS_PER_S = 1e9
+CHUNK = 25_000  # candidate pairs per exact-test task (tasks run in ``parallel``)
 
 
 @dataclass
@@ -74,8 +75,21 @@ def gaps_vt(a: VolumeSet, ia: IntArray, b: VolumeSet, ib: IntArray
     return v, ov_v, gap_ns / NS_PER_S, ov_t
 
 
+def _horizontal_in_chunks(a: VolumeSet, ia: IntArray, b: VolumeSet, ib: IntArray,
+                          reach: FloatArray, parallel: Parallel
+                          ) -> tuple[FloatArray, BoolArray]:
+    def task(s: slice) -> tuple[FloatArray, BoolArray]:
+        return horizontal(a.geom[ia[s]], a.radius[ia[s]], b.geom[ib[s]], b.radius[ib[s]],
+                          reach=reach[s])
+
+    if len(ia) <= CHUNK:
+        return task(slice(None))
+    parts = list(parallel(task, [slice(k, k + CHUNK) for k in range(0, len(ia), CHUNK)]))
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+
 def evaluate_conflicts(a: VolumeSet, ia: IntArray, b: VolumeSet, ib: IntArray,
-                       minima: Minima) -> Pairs:
+                       minima: Minima, *, parallel: Parallel = map) -> Pairs:
     """Keep the candidate pairs that conflict, with their gaps. Same-party pairs never do."""
     ia = np.asarray(ia, dtype=np.intp)
     ib = np.asarray(ib, dtype=np.intp)
@@ -87,7 +101,7 @@ def evaluate_conflicts(a: VolumeSet, ia: IntArray, b: VolumeSet, ib: IntArray,
     ia, ib, H, v, t = ia[ok], ib[ok], H[ok], v[ok], t[ok]
     if len(ia) == 0:  # the common case when checking one volume: skip the geometry
         return Pairs(ia, ib, v.copy(), v, t)
-    h, ov_h = horizontal(a.geom[ia], a.radius[ia], b.geom[ib], b.radius[ib], reach=H)
+    h, ov_h = _horizontal_in_chunks(a, ia, b, ib, H, parallel)
     hit = np.where(H > 0, h < H, ov_h)
     return Pairs(ia[hit], ib[hit], h[hit], v[hit], t[hit])
 
@@ -101,8 +115,8 @@ def zone_applies(party: NDArray[np.object_], zones: VolumeSet, iz: IntArray) -> 
     return out
 
 
-def evaluate_violations(acts: VolumeSet, ia: IntArray, zones: VolumeSet, iz: IntArray
-                        ) -> Violations:
+def evaluate_violations(acts: VolumeSet, ia: IntArray, zones: VolumeSet, iz: IntArray,
+                        *, parallel: Parallel = map) -> Violations:
     """Keep the (volume, zone) candidates where the volume enters the zone on all three axes."""
     ia = np.asarray(ia, dtype=np.intp)
     iz = np.asarray(iz, dtype=np.intp)
@@ -111,8 +125,7 @@ def evaluate_violations(acts: VolumeSet, ia: IntArray, zones: VolumeSet, iz: Int
     _, ov_v, _, ov_t = gaps_vt(acts, ia, zones, iz)
     ok = ov_v & ov_t
     ia, iz = ia[ok], iz[ok]
-    _, ov_h = horizontal(acts.geom[ia], acts.radius[ia], zones.geom[iz], zones.radius[iz],
-                         reach=np.zeros(len(ia)))
+    _, ov_h = _horizontal_in_chunks(acts, ia, zones, iz, np.zeros(len(ia)), parallel)
     return Violations(ia[ov_h], iz[ov_h])
 
 
@@ -123,21 +136,30 @@ def _vt_prefilter(a: VolumeSet, ia: IntArray, b: VolumeSet, ib: IntArray,
     return out
 
 
-def candidates_within(vols: VolumeSet, widen: Separation) -> tuple[IntArray, IntArray]:
+def _codes(values: NDArray[np.object_]) -> IntArray:
+    """A small integer per distinct value, in order of first appearance."""
+    seen: dict[object, int] = {}
+    return np.fromiter((seen.setdefault(v, len(seen)) for v in values), dtype=np.intp,
+                       count=len(values))
+
+
+def candidates_within(vols: VolumeSet, widen: Separation, *, parallel: Parallel = map
+                      ) -> tuple[IntArray, IntArray]:
     """Candidate pairs ``i < j`` of different parties within one set (a superset of conflicts)."""
     if len(vols) < 2:
         e = np.empty(0, dtype=np.intp)
         return e, e.copy()
     lo, hi = search_boxes(vols, widen, int(vols.t0.min()))
-    i, j = box_pairs(lo, hi)
-    m = vols.party[i] != vols.party[j]
+    i, j = box_pairs(lo, hi, parallel=parallel)
+    code = _codes(vols.party)  # integers compare much faster than strings
+    m = code[i] != code[j]
     i, j = i[m], j[m]
     m = _vt_prefilter(vols, i, vols, j, widen)
     return i[m], j[m]
 
 
-def candidates_between(a: VolumeSet, b: VolumeSet, widen: Separation
-                       ) -> tuple[IntArray, IntArray]:
+def candidates_between(a: VolumeSet, b: VolumeSet, widen: Separation, *,
+                       parallel: Parallel = map) -> tuple[IntArray, IntArray]:
     """Candidate pairs ``(i in a, j in b)`` (a superset of the conflicts or entries)."""
     if len(a) == 0 or len(b) == 0:
         e = np.empty(0, dtype=np.intp)
@@ -145,7 +167,7 @@ def candidates_between(a: VolumeSet, b: VolumeSet, widen: Separation
     origin = int(min(a.t0.min(), b.t0.min()))
     lo_a, hi_a = search_boxes(a, widen, origin)
     lo_b, hi_b = search_boxes(b, widen, origin)
-    i, j = box_pairs(lo_a, hi_a, lo_b, hi_b)
+    i, j = box_pairs(lo_a, hi_a, lo_b, hi_b, parallel=parallel)
     m = _vt_prefilter(a, i, b, j, widen)
     return i[m], j[m]
 
@@ -156,10 +178,16 @@ class Detection:
     violations: Violations
 
 
-def detect(activities: VolumeSet, zones: VolumeSet, minima: Minima) -> Detection:
-    """Every conflict between activity volumes of different parties, and every zone entry."""
-    i, j = candidates_within(activities, minima.widest)
-    conflicts = evaluate_conflicts(activities, i, activities, j, minima)
-    zi, zj = candidates_between(activities, zones, Separation(0.0, 0.0, 0.0))
-    violations = evaluate_violations(activities, zi, zones, zj)
+def detect(activities: VolumeSet, zones: VolumeSet, minima: Minima, *,
+           parallel: Parallel = map) -> Detection:
+    """Every conflict between activity volumes of different parties, and every zone entry.
+
+    ``parallel`` is a ``map`` for independent pieces of work: pass a thread pool's to
+    use several cores (shapely, pyproj and NumPy release the GIL while they compute).
+    """
+    i, j = candidates_within(activities, minima.widest, parallel=parallel)
+    conflicts = evaluate_conflicts(activities, i, activities, j, minima, parallel=parallel)
+    zi, zj = candidates_between(activities, zones, Separation(0.0, 0.0, 0.0),
+                                parallel=parallel)
+    violations = evaluate_violations(activities, zi, zones, zj, parallel=parallel)
     return Detection(conflicts, violations)

@@ -8,13 +8,15 @@ the reason; the caller turns the index into a feature id.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from .geodesy import A, E2, GEOD, M_PER_DEG_LAT_MIN, MAX_ABS_LAT, MAX_ACROSS_M
+from .geodesy import E2, GEOD, M_PER_DEG_LAT_MIN, MAX_ABS_LAT, MAX_ACROSS_M, A
 
 # The largest radius of curvature of the ellipsoid (at the poles, a^2/b), metres:
 # no meridian or parallel arc is longer than its angle times this.
@@ -40,13 +42,15 @@ class FootprintError(ValueError):
 
 
 def build_polygons(
-    coords: FloatArray, ring_offsets: IntArray, poly_offsets: IntArray
+    coords: FloatArray, ring_offsets: IntArray, poly_offsets: IntArray, *,
+    parallel: Callable[..., Iterable[Any]] = map,
 ) -> NDArray[np.object_]:
     """Validate GeoJSON polygon rings and return unwrapped shapely polygons.
 
     ``coords`` is ``(m, 2)`` lon/lat; ring ``r`` is ``coords[ring_offsets[r]:ring_offsets[r+1]]``;
     polygon ``p`` owns rings ``poly_offsets[p]:poly_offsets[p+1]`` (the first is the exterior).
-    Raises :class:`FootprintError` for the first invalid polygon.
+    Raises :class:`FootprintError` for the first invalid polygon. ``parallel`` maps the
+    validity test over pieces (a thread pool's ``map``: GEOS releases the GIL).
     """
     n_rings = len(ring_offsets) - 1
     n_polys = len(poly_offsets) - 1
@@ -132,7 +136,8 @@ def build_polygons(
     geoms = shapely.from_ragged_array(
         shapely.GeometryType.POLYGON, flat, offsets=(ring_offsets, poly_offsets)
     )
-    valid = shapely.is_valid(geoms)
+    pieces = np.array_split(geoms, max(1, len(geoms) // 100_000))
+    valid = np.concatenate(list(parallel(shapely.is_valid, pieces)))
     if not valid.all():
         p = int(np.flatnonzero(~valid)[0])
         reason = shapely.is_valid_reason(geoms[p])

@@ -111,15 +111,16 @@ def parse_instants(texts: Sequence[str], *, round_up: bool = False) -> NDArray[n
         if raw is None:
             plain[:] = False
         else:
-            b = raw.view(np.uint8).reshape(len(rows), 20).astype(np.int64)
-            ok = np.all((b[:, _DIGITS] >= 48) & (b[:, _DIGITS] <= 57), axis=1)
+            b = raw.view(np.uint8).reshape(len(rows), 20)
+            digits = b[:, _DIGITS] - np.uint8(48)  # wraps round below '0': > 9 too
+            ok = np.all(digits <= 9, axis=1)
             for pos, char in _SEPARATORS.items():
                 ok &= b[:, pos] == char
-            d = b - 48
+            d = digits.astype(np.int64)
             year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
-            month, day = d[:, 5] * 10 + d[:, 6], d[:, 8] * 10 + d[:, 9]
-            hour, minute = d[:, 11] * 10 + d[:, 12], d[:, 14] * 10 + d[:, 15]
-            second = d[:, 17] * 10 + d[:, 18]
+            month, day = d[:, 4] * 10 + d[:, 5], d[:, 6] * 10 + d[:, 7]
+            hour, minute = d[:, 8] * 10 + d[:, 9], d[:, 10] * 10 + d[:, 11]
+            second = d[:, 12] * 10 + d[:, 13]
             leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
             month_days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
             last = month_days[np.clip(month, 0, 12)] + ((month == 2) & leap)

@@ -22,6 +22,7 @@ import shapely
 
 from ..errors import InputError
 from .bulkread import Columns, no_gc, read_columns
+from .candidates import Parallel
 from .footprints import FootprintError, build_polygons, check_circles
 from .instants import InstantError, parse_instant
 from .volumes import RESTRICTIONS, FeatureId, VolumeSet
@@ -162,8 +163,10 @@ def read_scenario(
     *,
     default_party: str | None = None,
     progress: Callable[[int], None] | None = None,
+    parallel: Parallel = map,
 ) -> Scenario:
-    """Read and validate a scenario. ``default_party`` fills a missing ``party``.
+    """Read and validate a scenario. ``default_party`` fills a missing ``party``;
+    ``parallel`` is a ``map`` for independent checks (e.g. a thread pool's).
 
     A well-formed file is read in bulk (:mod:`.bulkread`); any other is read again
     feature by feature, which names the first problem.
@@ -183,7 +186,7 @@ def read_scenario(
     elif progress is not None:
         progress(len(cols.ids))
     with no_gc():
-        return _assemble(cols)
+        return _assemble(cols, parallel)
 
 
 _NUMBER = (int, float)
@@ -381,13 +384,14 @@ class _Reader:
         )
 
 
-def _assemble(c: Columns) -> Scenario:
+def _assemble(c: Columns, parallel: Parallel) -> Scenario:
     """Build and check the footprints of read columns, then split activities and zones."""
     n = len(c.ids)
     geoms = np.empty(n, dtype=object)
     if len(c.poly_owner):
         try:
-            geoms[c.poly_owner] = build_polygons(c.positions, c.ring_offsets, c.poly_offsets)
+            geoms[c.poly_owner] = build_polygons(c.positions, c.ring_offsets, c.poly_offsets,
+                                                 parallel=parallel)
         except FootprintError as exc:
             pr = exc.problem
             k = int(c.poly_owner[pr.index])

@@ -115,7 +115,8 @@ def horizontal(
     ``h_low`` is a lower bound of the horizontal gap ``h`` (metres) that is within the
     accuracy clause wherever ``h < reach``; where ``h >= reach`` it may be any value
     ``>= reach`` (including ``inf``). ``overlap`` is True where the footprints may
-    share area (exact for two polygons; for circles, erring towards True).
+    share area, erring towards True; it is exact for two polygons where ``reach`` is 0,
+    the only place a caller needs it (elsewhere ``h = 0 < reach`` already decides).
     """
     n = len(geom_a)
     h = np.full(n, np.inf)
@@ -147,7 +148,8 @@ def horizontal(
     meet = np.zeros(n, dtype=bool)
     if pp.any():
         meet[pp] = shapely.intersects(geom_a[pp], geom_b[pp])
-        m = np.flatnonzero(meet)
+        overlap[meet] = True
+        m = np.flatnonzero(meet & (reach <= 0))
         overlap[m] = shapely.relate_pattern(geom_a[m], geom_b[m], "T********")
     h[meet] = 0.0
     rest = np.flatnonzero(~cc & ~meet)

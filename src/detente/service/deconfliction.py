@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.candidates import Parallel
 from ..core.detect import (
     Pairs,
     candidates_between,
@@ -62,9 +63,11 @@ def _group_index(vols: VolumeSet) -> dict[tuple[str, str], np.ndarray]:
 class Deconfliction:
     """The detection use cases over one store."""
 
-    def __init__(self, store: Store, clock: Callable[[], str] = utc_now):
+    def __init__(self, store: Store, clock: Callable[[], str] = utc_now,
+                 parallel: Parallel = map):
         self.store = store
         self.clock = clock
+        self.parallel = parallel  # a ``map`` for detection's independent pieces
 
     def minima(self) -> Minima:
         return self.store.get_minima()
@@ -122,10 +125,11 @@ class Deconfliction:
             widest = minima.widest
             # New activity volumes against stored ones and against each other.
             stored = self._near(acts, widest, zone=False)
-            i, j = candidates_between(acts, stored.volumes, widest)
-            found_stored = evaluate_conflicts(acts, i, stored.volumes, j, minima)
-            i, j = candidates_within(acts, widest)
-            found_new = evaluate_conflicts(acts, i, acts, j, minima)
+            par = self.parallel
+            i, j = candidates_between(acts, stored.volumes, widest, parallel=par)
+            found_stored = evaluate_conflicts(acts, i, stored.volumes, j, minima, parallel=par)
+            i, j = candidates_within(acts, widest, parallel=par)
+            found_new = evaluate_conflicts(acts, i, acts, j, minima, parallel=par)
             conflicts = self._conflict_groups(acts, act_owner, stored, found_stored, found_new)
 
             # Red lines: new activities against stored and new zones; new zones against
