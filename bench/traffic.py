@@ -34,11 +34,20 @@ THEATRES = [
     Theatre("fiji", 179.8, -17.5, 120.0),
 ]
 VOLUMES_PER_THEATRE = 35_000  # density stays put as n grows: more theatres, not more crowd
+HOTSPOT_SPREAD_KM = 15.0
+
+
+def density_scale(n: int) -> float:
+    """Below three full theatres, the named ones shrink (radius and hot spots alike) so
+    that volumes per square kilometre stay the same at every n: growth with n then
+    measures the algorithm, not a crowd that thickens."""
+    return min(1.0, math.sqrt(n / (len(THEATRES) * VOLUMES_PER_THEATRE)))
 
 
 def theatres(n: int, rng: np.random.Generator) -> list[Theatre]:
     """The three named theatres, then more around the world as the traffic grows."""
-    out = list(THEATRES)
+    k = density_scale(n)
+    out = [Theatre(t.name, t.lon, t.lat, t.radius_km * k) for t in THEATRES]
     while len(out) * VOLUMES_PER_THEATRE < n:
         out.append(Theatre(f"t{len(out)}", float(rng.uniform(-170, 170)),
                            float(rng.uniform(-60, 65)), float(rng.uniform(150, 300))))
@@ -117,7 +126,7 @@ def generate(n: int, parties: int = 10, seed: int = 1, zones: int | None = None
     for _ in range(counts["hotspot"]):
         t = theatre()
         hx, hy = hotspots[t.name][int(rng.integers(3))]
-        cx, cy = point_in(Theatre("", hx, hy, 0), 15.0)
+        cx, cy = point_in(Theatre("", hx, hy, 0), HOTSPOT_SPREAD_KM * density_scale(n))
         w, h = rng.uniform(200, 2000, 2)
         t0 = START + rng.uniform(0, HORIZON_S)
         lo = rng.choice([0.0, 0.0, 60.0, 150.0])

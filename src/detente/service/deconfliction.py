@@ -123,35 +123,14 @@ class Deconfliction:
 
             say("detecting")
             widest = minima.widest
-            # New activity volumes against stored ones and against each other.
-            stored = self._near(acts, widest, zone=False)
-            par = self.parallel
-            i, j = candidates_between(acts, stored.volumes, widest, parallel=par)
-            found_stored = evaluate_conflicts(acts, i, stored.volumes, j, minima, parallel=par)
-            i, j = candidates_within(acts, widest, parallel=par)
-            found_new = evaluate_conflicts(acts, i, acts, j, minima, parallel=par)
-            conflicts = self._conflict_groups(acts, act_owner, stored, found_stored, found_new)
-
-            # Red lines: new activities against stored and new zones; new zones against
-            # stored activities.
             no_widen = Separation(0.0, 0.0, 0.0)
-            violations: list[dict[str, Any]] = []
+            # Stored volumes near the new ones (before those are written), then
+            # detection in memory.
+            stored = self._near(acts, widest, zone=False)
             stored_z = self._near(acts, no_widen, zone=True)
-            all_z = VolumeSet.concat([stored_z.volumes, zones])
-            all_z_owner = np.concatenate([stored_z.owner_id, zone_owner])
-            zi, zj = candidates_between(acts, all_z, no_widen)
-            v = evaluate_violations(acts, zi, all_z, zj)
-            for a, z in zip(v.volume, v.zone, strict=True):
-                violations.append(self._violation(acts, a, act_owner[a], all_z, z,
-                                                  all_z_owner[z], override))
-            if len(zones):
-                stored_a = self._near(zones, no_widen, zone=False)
-                ai, zk = candidates_between(stored_a.volumes, zones, no_widen)
-                v2 = evaluate_violations(stored_a.volumes, ai, zones, zk)
-                for a, z in zip(v2.volume, v2.zone, strict=True):
-                    violations.append(self._violation(stored_a.volumes, a,
-                                                      stored_a.owner_id[a], zones, z,
-                                                      zone_owner[z], True))
+            stored_a = self._near(zones, no_widen, zone=False)
+            conflicts, violations = self._detect(acts, act_owner, zones, zone_owner, stored,
+                                                 stored_z, stored_a, minima, override)
             refused = [x for x in violations
                        if x["restriction"] == "prohibited" and not x["overridden"]]
             if refused:
@@ -178,6 +157,39 @@ class Deconfliction:
         return result
 
     # -- helpers -------------------------------------------------------------
+    def _detect(self, acts: VolumeSet, act_owner: np.ndarray, zones: VolumeSet,
+                zone_owner: np.ndarray, stored: StoredVolumes, stored_z: StoredVolumes,
+                stored_a: StoredVolumes, minima: Minima, override: bool
+                ) -> tuple[dict[tuple[int, int], Any], list[dict[str, Any]]]:
+        """Conflicts and red-line entries of a submission, in memory (no store access)."""
+        widest = minima.widest
+        par = self.parallel
+        # New activity volumes against stored ones and against each other.
+        i, j = candidates_between(acts, stored.volumes, widest, parallel=par)
+        found_stored = evaluate_conflicts(acts, i, stored.volumes, j, minima, parallel=par)
+        i, j = candidates_within(acts, widest, parallel=par)
+        found_new = evaluate_conflicts(acts, i, acts, j, minima, parallel=par)
+        conflicts = self._conflict_groups(acts, act_owner, stored, found_stored, found_new)
+
+        # Red lines: new activities against stored and new zones; new zones against
+        # stored activities.
+        no_widen = Separation(0.0, 0.0, 0.0)
+        violations: list[dict[str, Any]] = []
+        all_z = VolumeSet.concat([stored_z.volumes, zones])
+        all_z_owner = np.concatenate([stored_z.owner_id, zone_owner])
+        zi, zj = candidates_between(acts, all_z, no_widen, parallel=par)
+        v = evaluate_violations(acts, zi, all_z, zj, parallel=par)
+        for a, z in zip(v.volume, v.zone, strict=True):
+            violations.append(self._violation(acts, a, act_owner[a], all_z, z,
+                                              all_z_owner[z], override))
+        if len(zones):
+            ai, zk = candidates_between(stored_a.volumes, zones, no_widen, parallel=par)
+            v2 = evaluate_violations(stored_a.volumes, ai, zones, zk, parallel=par)
+            for a, z in zip(v2.volume, v2.zone, strict=True):
+                violations.append(self._violation(stored_a.volumes, a, stored_a.owner_id[a],
+                                                  zones, z, zone_owner[z], True))
+        return conflicts, violations
+
     def _near(self, query: VolumeSet, widen: Separation, *, zone: bool) -> StoredVolumes:
         """Stored live volumes near the query (all of them when the query is large)."""
         st = self.store
