@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench.run import charts, check_workload, report, stored_workload
 from bench.traffic import generate
 
@@ -28,3 +30,23 @@ def test_bench_workloads_and_report(tmp_path) -> None:
     text = report(checks, stored, True, images)
     assert "## Targets" in text and "4,000" in text and "img/check-growth.png" in text
     assert (tmp_path / "img" / "stored-latency.png").exists()
+
+
+def test_bench_command_and_traffic_command(tmp_path) -> None:
+    """The two commands end to end, as a user runs them (tiny sizes)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    scen = tmp_path / "traffic.json"
+    subprocess.run([sys.executable, "-m", "bench.traffic", "800", "--parties", "3", "--seed",
+                    "5", "-o", str(scen)], cwd=root, check=True)
+    parties = set(read_scenario(scen.read_bytes()).activities.party.tolist())
+    assert len(parties) == 3
+    out = tmp_path / "perf.md"
+    subprocess.run([sys.executable, "-m", "bench.run", "--check-sizes", "300", "3000",
+                    "--stored-sizes", "500", "--queries", "10", "--parties", "4",
+                    "--out", str(out)], cwd=root, check=True, capture_output=True)
+    text = out.read_text()
+    assert "4 parties" in text and "| 3,000 |" in text and "check of 3,000" in text
+    assert (tmp_path / "img" / "check-growth.png").exists()
