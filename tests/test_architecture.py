@@ -1,4 +1,5 @@
-"""Imports point inward only: core <- store <- service <- adapters (cli, formats)."""
+"""Imports point inward only: core <- store <- service <- adapters (api, cli, client,
+formats)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ ALLOWED = {
     "store": {"core", "errors"},
     "service": {"core", "store", "errors"},
     "formats": {"core", "store", "errors"},
-    "cli": {"core", "store", "service", "formats", "errors"},
+    "api": {"core", "store", "service", "formats", "errors"},
+    "client": {"errors"},
+    "cli": {"core", "store", "service", "formats", "api", "client", "errors"},
 }
 
 

@@ -1,7 +1,7 @@
 """The one exception root of detente.
 
 Adapters map these classes to HTTP status codes and CLI exit codes, each in one
-place (``detente.cli.main`` for exit codes).
+place (``detente.cli.main`` for exit codes, ``detente.api.problems`` for HTTP).
 """
 
 from __future__ import annotations
@@ -33,6 +33,22 @@ class NotFound(DetenteError):
 
 class Refused(DetenteError):
     """The request was valid but the rules refuse it (for example a prohibited zone)."""
+
+
+class AlreadyExists(DetenteError):
+    """A create named an object that exists already (replace it instead)."""
+
+
+class Unauthorized(DetenteError):
+    """No valid credentials: a missing, unknown or revoked token."""
+
+
+class Forbidden(DetenteError):
+    """Valid credentials, but the action needs another role (e.g. admin)."""
+
+
+class PreconditionRequired(DetenteError):
+    """A replace must name the version it replaces (If-Match or a version field)."""
 
 
 class StaleVersion(DetenteError):

@@ -156,18 +156,28 @@ def init(
     time: float = TIME,
     minima_file: Path | None = MINIMA_FILE,
 ) -> None:
-    """Create a database (or keep an existing one) with the service-wide minima."""
+    """Create a database (or keep an existing one) with the service-wide minima.
+
+    A new database gets an admin token, printed once on stdout: it creates parties
+    (detente party add) and sets the minima over HTTP. Keep it safe.
+    """
+    from ..service.parties import Parties
     from ..store.sqlite import SQLiteStore
 
     minima = _minima(horizontal, vertical, time, minima_file)
     path = _db(db)
     store = SQLiteStore(path)
+    fresh = not store.is_initialised()
     store.initialise(minima)
     current = store.get_minima()
+    token = Parties(store).admin_token() if fresh else None
     store.close()
     d = current.default
     err.print(f"Database ready at {path} (minima: {d.horizontal_m:g} m horizontal, "
               f"{d.vertical_m:g} m vertical, {d.time_s:g} s).")
+    if token is not None:
+        err.print("Admin token (shown only now; it manages parties and minima):")
+        print(token)
 
 
 @app.command()
@@ -353,6 +363,16 @@ def export(
     else:
         output.write_bytes(data + b"\n")
         err.print(f"Wrote {len(doc['features'])} feature(s) to {output}.")
+
+
+def _register_server_commands() -> None:
+    from .server import party_app, serve
+
+    app.add_typer(party_app, name="party")
+    app.command()(serve)
+
+
+_register_server_commands()
 
 
 def run() -> None:

@@ -8,7 +8,7 @@ zone is refused as a whole unless the submitter overrides.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,8 +26,8 @@ from ..core.detect import (
 from ..core.minima import Minima, Separation
 from ..core.scenario import Scenario
 from ..core.volumes import VolumeSet
-from ..errors import NotFound, Refused
-from ..store.contract import Store, StoredVolumes
+from ..errors import AlreadyExists, NotFound, Refused, StaleVersion
+from ..store.contract import ActivityRow, Store, StoredVolumes
 
 # Above this many new volumes per stored one, detection loads the stored set once
 # and joins in memory instead of one R*Tree query per new volume.
@@ -51,6 +51,25 @@ class SubmitResult:
         return {"created": self.created, "replaced": self.replaced, "zones": self.zones,
                 "conflicts": self.conflicts, "violations": self.violations,
                 "resolved": self.resolved}
+
+
+def _check_versions(versions: Mapping[str, int | None],
+                    groups: Mapping[tuple[str, str], Any],
+                    existing: Mapping[tuple[str, str], ActivityRow]) -> None:
+    for key in groups:
+        if key[1] not in versions:
+            continue
+        want = versions[key[1]]
+        row = existing.get(key)
+        live = row is not None and row.state != "cancelled"
+        if want is None and live:
+            raise AlreadyExists(f"'{key[1]}' exists already (version {row.version if row else 0})"
+                                ": replace it with its version as a precondition")
+        if want is not None and not live:
+            raise NotFound(f"no '{key[1]}' of party '{key[0]}'")
+        if want is not None and row is not None and row.version != want:
+            raise StaleVersion(f"'{key[1]}' is at version {row.version}, not {want}: read it "
+                               "again, then replace it")
 
 
 def _group_index(vols: VolumeSet) -> dict[tuple[str, str], np.ndarray]:
@@ -92,8 +111,16 @@ class Deconfliction:
                                          strict=True)]
 
     def submit(self, scenario: Scenario, *, override: bool = False,
-               progress: Callable[[str], None] | None = None) -> SubmitResult:
-        """Store the scenario's activities and zones with the conflicts they cause."""
+               progress: Callable[[str], None] | None = None,
+               versions: Mapping[str, int | None] | None = None,
+               details: Mapping[str, tuple[str | None, str | None]] | None = None,
+               ) -> SubmitResult:
+        """Store the scenario's activities and zones with the conflicts they cause.
+
+        ``versions`` are preconditions checked inside the transaction, per activity or
+        zone id: the version it must have now, or None for "must not exist" (a
+        cancelled one may be created again). ``details`` sets (notes, contact).
+        """
         st = self.store
         acts, zones = scenario.activities, scenario.zones
         result = SubmitResult()
@@ -107,6 +134,8 @@ class Deconfliction:
             for vols, owner_col, is_zone in ((acts, act_owner, False), (zones, zone_owner, True)):
                 groups = _group_index(vols)
                 existing = st.find_owners(list(groups), zone=is_zone)
+                if versions:
+                    _check_versions(versions, groups, existing)
                 fresh = [k for k in groups if k not in existing]
                 described = {k: (vols.kind[int(idx[0])], vols.restriction[int(idx[0])],
                                  vols.applies_to[int(idx[0])]) for k, idx in groups.items()}
@@ -141,6 +170,10 @@ class Deconfliction:
                               "override is recorded against the zone).")
 
             say("storing")
+            for owner_col, vols in ((act_owner, acts), (zone_owner, zones)):
+                for k, idx in _group_index(vols).items():
+                    if details and k[1] in details:
+                        st.set_details(int(owner_col[int(idx[0])]), *details[k[1]])
             st.insert_volumes(act_owner, acts, zone=False)
             st.insert_volumes(zone_owner, zones, zone=True)
             cids = st.upsert_conflicts([(oa, ob, info["pairs"]) for (oa, ob), info

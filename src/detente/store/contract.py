@@ -44,6 +44,14 @@ class ActivityRow:
 
 
 @dataclass(frozen=True)
+class PartyRow:
+    id: int
+    name: str
+    contact: str | None
+    created_at: str
+
+
+@dataclass(frozen=True)
 class ConflictRow:
     id: int
     activity_a: str
@@ -120,3 +128,19 @@ class Store(Protocol):
     def list_violations(self, *, party: str | None) -> list[dict[str, Any]]: ...
 
     def iter_export(self, *, party: str | None) -> Iterator[tuple[ActivityRow, VolumeSet]]: ...
+
+    def add_party(self, name: str, contact: str | None, now: str) -> PartyRow: ...
+
+    def list_parties(self) -> list[PartyRow]: ...
+
+    def find_party(self, name: str) -> PartyRow | None: ...
+
+    def add_token(self, token_hash: str, party_id: int | None, now: str) -> None: ...
+
+    def revoke_tokens(self, party_id: int | None, now: str) -> int: ...
+
+    def token_owner(self, token_hash: str) -> tuple[bool, PartyRow | None]: ...
+
+    def set_details(self, owner_id: int, notes: str | None, contact: str | None) -> None: ...
+
+    def details(self, owner_id: int) -> tuple[str | None, str | None]: ...

@@ -1,4 +1,4 @@
--- detente embedded store, schema version 1.
+-- detente embedded store, schema version 2.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 -- Activities and zones ("owners" of volumes). state: planned | active | ended | cancelled.
@@ -10,6 +10,8 @@ CREATE TABLE IF NOT EXISTS owners (
     kind        TEXT,
     restriction TEXT,
     applies_to  TEXT,
+    notes       TEXT,
+    contact     TEXT,
     state       TEXT NOT NULL DEFAULT 'planned',
     version     INTEGER NOT NULL DEFAULT 1,
     created_at  TEXT NOT NULL,
@@ -62,3 +64,20 @@ CREATE TABLE IF NOT EXISTS violations (
 );
 CREATE INDEX IF NOT EXISTS violations_activity ON violations (activity_id);
 CREATE INDEX IF NOT EXISTS violations_zone ON violations (zone_id);
+
+-- Parties and their API tokens. Only a token's SHA-256 is stored, and party_id NULL is an
+-- admin token.
+CREATE TABLE IF NOT EXISTS parties (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    contact    TEXT,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS tokens (
+    hash       TEXT PRIMARY KEY,
+    party_id   INTEGER REFERENCES parties (id),
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE INDEX IF NOT EXISTS tokens_party ON tokens (party_id);

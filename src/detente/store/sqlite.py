@@ -25,10 +25,10 @@ import shapely
 from ..core.geodesy import expand_bounds
 from ..core.minima import Minima, Separation
 from ..core.volumes import VolumeSet
-from ..errors import DetenteError
-from .contract import ActivityRow, ConflictRow, StoredVolumes
+from ..errors import AlreadyExists, DetenteError
+from .contract import ActivityRow, ConflictRow, PartyRow, StoredVolumes
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 KM_PER_DEG = 111.32
 ALT_UNIT_M = 100.0
 T_EPOCH_NS = 1_577_836_800 * 10**9  # 2020-01-01T00:00:00Z
@@ -130,10 +130,65 @@ class SQLiteStore:
         finally:
             self._in_write = False
 
+    # -- parties and tokens ----------------------------------------------------
+    def add_party(self, name: str, contact: str | None, now: str) -> PartyRow:
+        try:
+            cur = self.conn.execute(
+                "INSERT INTO parties (name, contact, created_at) VALUES (?, ?, ?)",
+                (name, contact, now))
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(f"a party named '{name}' exists already") from None
+        return PartyRow(int(cur.lastrowid or 0), name, contact, now)
+
+    def list_parties(self) -> list[PartyRow]:
+        rows = self.conn.execute(
+            "SELECT id, name, contact, created_at FROM parties ORDER BY name").fetchall()
+        return [PartyRow(*r) for r in rows]
+
+    def find_party(self, name: str) -> PartyRow | None:
+        r = self.conn.execute("SELECT id, name, contact, created_at FROM parties WHERE name=?",
+                              (name,)).fetchone()
+        return PartyRow(*r) if r else None
+
+    def add_token(self, token_hash: str, party_id: int | None, now: str) -> None:
+        self.conn.execute("INSERT INTO tokens (hash, party_id, created_at) VALUES (?, ?, ?)",
+                          (token_hash, party_id, now))
+
+    def revoke_tokens(self, party_id: int | None, now: str) -> int:
+        cur = self.conn.execute(
+            "UPDATE tokens SET revoked_at=? WHERE party_id IS ? AND revoked_at IS NULL",
+            (now, party_id))
+        return cur.rowcount
+
+    def token_owner(self, token_hash: str) -> tuple[bool, PartyRow | None]:
+        """(known and not revoked, its party or None for an admin token)."""
+        r = self.conn.execute(
+            "SELECT t.party_id, p.id, p.name, p.contact, p.created_at FROM tokens t "
+            "LEFT JOIN parties p ON p.id = t.party_id "
+            "WHERE t.hash=? AND t.revoked_at IS NULL", (token_hash,)).fetchone()
+        if r is None:
+            return False, None
+        return True, (PartyRow(*r[1:]) if r[0] is not None else None)
+
+    def set_details(self, owner_id: int, notes: str | None, contact: str | None) -> None:
+        self.conn.execute("UPDATE owners SET notes=?, contact=? WHERE id=?",
+                          (notes, contact, owner_id))
+
+    def details(self, owner_id: int) -> tuple[str | None, str | None]:
+        r = self.conn.execute("SELECT notes, contact FROM owners WHERE id=?",
+                              (owner_id,)).fetchone()
+        return (r[0], r[1]) if r else (None, None)
+
     def _require(self) -> None:
         if not self.is_initialised():
             raise DetenteError(
                 f"{self.path} is not a detente database: run 'detente init --db {self.path}'")
+        row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None or int(row[0]) != SCHEMA_VERSION:
+            raise DetenteError(
+                f"{self.path} was made by another version of detente (schema "
+                f"{row[0] if row else '?'}, this one reads {SCHEMA_VERSION}): export it with "
+                "that version and submit the export to a new database")
 
     def get_minima(self) -> Minima:
         self._require()

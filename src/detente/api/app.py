@@ -1,0 +1,144 @@
+"""The HTTP API: an application factory over one database.
+
+Settings are passed in (nothing is read at import time). Each worker thread gets its
+own store connection; writes serialise on the database's write lock, exactly as two
+CLI processes would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..core.candidates import Parallel
+from ..errors import Forbidden
+from ..service import Deconfliction
+from ..service.disclosure import Disclosure
+from ..service.parties import Parties, Principal
+from ..store.sqlite import SQLiteStore
+from . import problems
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: str
+    max_body_bytes: int = 5_000_000
+    parallel: Parallel = map
+
+
+class Services:
+    """The use cases over this thread's store connection."""
+
+    def __init__(self, settings: Settings):
+        self.store = SQLiteStore(settings.db)
+        self.deconfliction = Deconfliction(self.store, parallel=settings.parallel)
+        self.disclosure = Disclosure(self.store)
+        self.parties = Parties(self.store)
+
+
+class _PerThread(threading.local):
+    services: Services | None = None
+
+
+class LimitBody:
+    """ASGI middleware: a body over the limit answers 413 before anything reads it."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await problems.problem(413, "too-large", "Request body too large",
+                                   f"the request body is over the limit of "
+                                   f"{self.limit:,} bytes")(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise problems.BodyTooLarge(self.limit)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+bearer = HTTPBearer(auto_error=False, description="a party's or the admin's API token")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    from . import routes_admin, routes_conflicts, routes_plans
+
+    app = FastAPI(
+        title="detente",
+        version="1",
+        summary="Open multi-party deconfliction: declare 4D activities and red lines, "
+                "learn exactly where they conflict with other parties'.",
+        description="Every request carries a bearer token. A party sees its own "
+                    "activities and zones in full, and of other parties only what "
+                    "conflicts with its own; anything else answers 404. Errors are RFC "
+                    "9457 problem details.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    local = _PerThread()
+
+    def services() -> Services:
+        if local.services is None:
+            local.services = Services(settings)
+        return local.services
+
+    app.state.services = services
+    problems.install(app)
+    app.add_middleware(LimitBody, limit=settings.max_body_bytes)
+    for module in (routes_plans, routes_conflicts, routes_admin):
+        app.include_router(module.router, prefix="/v1")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> dict[str, str]:
+        return {"service": "detente", "api": "/v1", "openapi": "/openapi.json",
+                "docs": "/docs"}
+
+    return app
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services()
+    return services
+
+
+def principal(request: Request,
+              creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
+    token = creds.credentials if creds is not None else None
+    return get_services(request).parties.authenticate(token)
+
+
+def party(who: Principal = Depends(principal)) -> str:
+    """The calling party's name (the admin token declares no plans)."""
+    if who.party is None:
+        raise Forbidden("the admin token manages parties and minima; use a party's token")
+    return who.party
+
+
+def admin(who: Principal = Depends(principal)) -> Principal:
+    if not who.is_admin:
+        raise Forbidden("this needs the admin token")
+    return who

@@ -1,0 +1,112 @@
+"""Errors as RFC 9457 problem details, in one shape: the only place that maps
+detente's exceptions to HTTP status codes.
+
+Every error body is ``application/problem+json`` with ``type``, ``title``,
+``status`` and ``detail``; validation errors add ``errors``: a list of
+``{"pointer", "field", "reason"}`` naming each offending field in the request.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import (
+    AlreadyExists,
+    DetenteError,
+    Forbidden,
+    InputError,
+    NotFound,
+    PreconditionRequired,
+    Refused,
+    StaleVersion,
+    Unauthorized,
+)
+
+log = logging.getLogger("detente.api")
+
+# (status, problem type slug, title), most specific class first.
+STATUS: list[tuple[type[DetenteError], int, str, str]] = [
+    (Unauthorized, 401, "unauthorized", "Missing or invalid credentials"),
+    (Forbidden, 403, "forbidden", "Not allowed for this role"),
+    (NotFound, 404, "not-found", "Not found"),
+    (AlreadyExists, 409, "already-exists", "Exists already"),
+    (Refused, 409, "refused", "Refused by the rules"),
+    (StaleVersion, 412, "stale-version", "Version precondition failed"),
+    (PreconditionRequired, 428, "precondition-required", "A version precondition is needed"),
+    (InputError, 422, "invalid-input", "Invalid input"),
+    (DetenteError, 400, "bad-request", "Bad request"),
+]
+TYPE_BASE = "https://detente.dev/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+
+class BodyTooLarge(Exception):
+    """The request body is over the configured limit."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+
+
+def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail,
+            **extra}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _pointer(field: str) -> str:
+    """``volumes[0].geometry.coordinates[1]`` -> ``/volumes/0/geometry/coordinates/1``."""
+    parts = [p for p in re.split(r"[.\[\]]", field) if p]
+    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def detente_problem(exc: DetenteError) -> JSONResponse:
+    for cls, status, slug, title in STATUS:
+        if isinstance(exc, cls):
+            extra: dict[str, Any] = {}
+            if isinstance(exc, InputError) and exc.field:
+                extra["errors"] = [{"pointer": _pointer(exc.field), "field": exc.field,
+                                    "reason": exc.reason}]
+            return problem(status, slug, title, str(exc), **extra)
+    raise AssertionError("DetenteError is in the table")  # pragma: no cover
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DetenteError)
+    async def _detente(_: Request, exc: DetenteError) -> JSONResponse:
+        return detente_problem(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for e in exc.errors():
+            loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path",
+                                                                 "header")]
+            field = ".".join(loc)
+            errors.append({"pointer": _pointer(field), "field": field,
+                           "reason": str(e.get("msg", "invalid"))})
+        detail = "; ".join(f"{x['field'] or 'body'}: {x['reason']}" for x in errors[:5])
+        return problem(422, "invalid-input", "Invalid input", detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http")
+        return problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return problem(413, "too-large", "Request body too large",
+                       f"the request body is over the limit of {exc.limit:,} bytes")
+
+    @app.exception_handler(Exception)
+    async def _bug(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return problem(500, "internal", "Internal error",
+                       "an unexpected error; it has been logged")

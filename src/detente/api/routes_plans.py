@@ -1,0 +1,157 @@
+"""The caller's own plans: activities and red-line zones."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Response
+
+from ..core.scenario import read_scenario
+from ..errors import InputError, PreconditionRequired
+from ..service.deconfliction import SubmitResult
+from .app import Services, get_services, party
+from .schemas import ActivityIn, ActivityReplace, VolumeIn, ZoneIn
+
+router = APIRouter(tags=["plans"])
+_ITEM = re.compile(r"feature '(.*)'")
+
+
+def _scenario(caller: str, ext_id: str, volumes: list[VolumeIn], props: dict[str, Any],
+              services: Services) -> Any:
+    """The body's volumes as a scenario, read by the same reader as files."""
+    features = []
+    where: dict[str, int] = {}
+    for k, v in enumerate(volumes):
+        fid = v.id if v.id is not None else k
+        where[str(fid)] = k
+        p: dict[str, Any] = {"party": caller, "activity": ext_id,
+                             "alt_lower_m": v.alt_lower_m, "alt_upper_m": v.alt_upper_m,
+                             "time_start": v.time_start, "time_end": v.time_end, **props}
+        if v.radius_m is not None:
+            p["radius_m"] = v.radius_m
+        features.append({"type": "Feature", "id": fid,
+                         "geometry": v.geometry.model_dump(), "properties": p})
+    try:
+        return read_scenario({"type": "FeatureCollection", "features": features},
+                             default_party=caller, parallel=services.deconfliction.parallel)
+    except InputError as exc:
+        m = _ITEM.fullmatch(exc.item or "")
+        pos = where.get(m.group(1)) if m else None
+        field = (exc.field or "").removeprefix("properties.")
+        if pos is None:
+            raise
+        raise InputError(exc.reason, item=f"volume {pos}",
+                         field=f"volumes[{pos}].{field}" if field else f"volumes[{pos}]"
+                         ) from None
+
+
+def _result(caller: str, result: SubmitResult, services: Services, ext_id: str,
+            zone: bool) -> dict[str, Any]:
+    out = services.disclosure.own(caller, ext_id, zone=zone)
+    return {"activity" if not zone else "zone": out,
+            "conflicts": [services.disclosure.conflict(caller, c["id"])
+                          for c in result.conflicts],
+            "zones": result.violations,
+            "resolved_conflicts": result.resolved}
+
+
+def _version(if_match: str | None, body_version: int | None) -> int:
+    if if_match is not None:
+        text = if_match.strip().removeprefix("W/").strip('"')
+        if not text.isdigit():
+            raise InputError("If-Match must be the version, e.g. \"3\"", field="If-Match")
+        return int(text)
+    if body_version is not None:
+        return body_version
+    raise PreconditionRequired("replacing needs the version you read: send If-Match: "
+                               "\"<version>\" or a 'version' field")
+
+
+@router.post("/activities", status_code=201, summary="Declare an activity")
+def create_activity(body: ActivityIn, response: Response, caller: str = Depends(party),
+                    services: Services = Depends(get_services)) -> dict[str, Any]:
+    """Store a new activity; the response lists the conflicts and zone entries it
+    caused. An id in use answers 409 (replace it with PUT)."""
+    scen = _scenario(caller, body.id, body.volumes, {"kind": body.kind}, services)
+    result = services.deconfliction.submit(scen, override=body.override,
+                                           versions={body.id: None},
+                                           details={body.id: (body.notes, body.contact)})
+    out = _result(caller, result, services, body.id, zone=False)
+    response.headers["ETag"] = f'"{out["activity"]["version"]}"'
+    response.headers["Location"] = f"/v1/activities/{body.id}"
+    return out
+
+
+@router.get("/activities", summary="The caller's activities")
+def list_activities(caller: str = Depends(party),
+                    services: Services = Depends(get_services)) -> list[dict[str, Any]]:
+    return services.disclosure.own_list(caller, zone=False)
+
+
+@router.get("/activities/{activity_id}", summary="One of the caller's activities")
+def read_activity(activity_id: str, response: Response, caller: str = Depends(party),
+                  services: Services = Depends(get_services)) -> dict[str, Any]:
+    out = services.disclosure.own(caller, activity_id, zone=False)
+    response.headers["ETag"] = f'"{out["version"]}"'
+    return out
+
+
+@router.put("/activities/{activity_id}", summary="Replace an activity")
+def replace_activity(activity_id: str, body: ActivityReplace, response: Response,
+                     if_match: str | None = Header(None),
+                     caller: str = Depends(party),
+                     services: Services = Depends(get_services)) -> dict[str, Any]:
+    """Replace all its volumes. Needs the version read (If-Match or ``version``): a
+    stale one answers 412. Conflicts that no longer hold are resolved."""
+    if body.id != activity_id:
+        raise InputError(f"the body's id '{body.id}' is not the path's '{activity_id}'",
+                         field="id")
+    version = _version(if_match, body.version)
+    scen = _scenario(caller, body.id, body.volumes, {"kind": body.kind}, services)
+    result = services.deconfliction.submit(scen, override=body.override,
+                                           versions={body.id: version},
+                                           details={body.id: (body.notes, body.contact)})
+    out = _result(caller, result, services, body.id, zone=False)
+    response.headers["ETag"] = f'"{out["activity"]["version"]}"'
+    return out
+
+
+@router.delete("/activities/{activity_id}", summary="Cancel an activity")
+def cancel_activity(activity_id: str, caller: str = Depends(party),
+                    services: Services = Depends(get_services)) -> dict[str, Any]:
+    """It no longer conflicts; its open conflicts are resolved."""
+    resolved = services.deconfliction.cancel(caller, activity_id)
+    return {"cancelled": activity_id, "resolved_conflicts": resolved}
+
+
+@router.post("/zones", status_code=201, summary="Declare a red-line zone")
+def create_zone(body: ZoneIn, response: Response, caller: str = Depends(party),
+                services: Services = Depends(get_services)) -> dict[str, Any]:
+    props: dict[str, Any] = {"zone": True, "restriction": body.restriction}
+    if body.applies_to is not None:
+        props["applies_to"] = body.applies_to
+    scen = _scenario(caller, body.id, body.volumes, props, services)
+    result = services.deconfliction.submit(scen, versions={body.id: None})
+    out = _result(caller, result, services, body.id, zone=True)
+    response.headers["Location"] = f"/v1/zones/{body.id}"
+    return out
+
+
+@router.get("/zones", summary="The caller's zones")
+def list_zones(caller: str = Depends(party),
+               services: Services = Depends(get_services)) -> list[dict[str, Any]]:
+    return services.disclosure.own_list(caller, zone=True)
+
+
+@router.get("/zones/{zone_id}", summary="One of the caller's zones")
+def read_zone(zone_id: str, caller: str = Depends(party),
+              services: Services = Depends(get_services)) -> dict[str, Any]:
+    return services.disclosure.own(caller, zone_id, zone=True)
+
+
+@router.delete("/zones/{zone_id}", summary="Withdraw a zone")
+def delete_zone(zone_id: str, caller: str = Depends(party),
+                services: Services = Depends(get_services)) -> dict[str, Any]:
+    services.deconfliction.delete_zone(caller, zone_id)
+    return {"withdrawn": zone_id}

@@ -1,0 +1,82 @@
+"""Request bodies of the HTTP API (pydantic), shaped for the OpenAPI document.
+
+Types are checked here; the meaning (rings, coordinates, instants, bounds) is checked
+by the same reader as files (:mod:`detente.core.scenario`), so the API and the CLI
+refuse exactly the same volumes, with the same reasons.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_VOLUMES = 1_000  # per activity or zone
+
+
+class Geometry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["Polygon", "Point"]
+    coordinates: list[Any] = Field(
+        description="Polygon: rings of [longitude, latitude] (WGS 84), the first the "
+                    "exterior; Point: [longitude, latitude] (give radius_m)")
+
+
+class VolumeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str | int | None = Field(None, description="unique in the activity; default: "
+                                 "its position, from 0")
+    geometry: Geometry
+    radius_m: float | None = Field(None, description="with a Point: metres, > 0")
+    alt_lower_m: float = Field(description="metres above the WGS 84 ellipsoid")
+    alt_upper_m: float
+    time_start: str = Field(description="RFC 3339 with an offset, e.g. 2026-06-01T07:00:00Z")
+    time_end: str
+
+
+class ActivityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=200, description="the party's own id for it")
+    kind: str | None = Field(None, max_length=100,
+                             description="for per-kind minima: aircraft, convoy, ...")
+    notes: str | None = Field(None, max_length=4_000, description="never shown to others")
+    contact: str | None = Field(None, max_length=500,
+                                description="shown to parties it conflicts with")
+    volumes: list[VolumeIn] = Field(min_length=1, max_length=MAX_VOLUMES)
+    override: bool = Field(False, description="enter prohibited zones anyway (recorded)")
+
+
+class ActivityReplace(ActivityIn):
+    version: int | None = Field(None, description="the version replaced (or If-Match)")
+
+
+class ZoneIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=200)
+    restriction: Literal["prohibited", "notify"]
+    applies_to: list[str] | None = Field(
+        None, description="parties it applies to (default: every party but its owner)")
+    volumes: list[VolumeIn] = Field(min_length=1, max_length=MAX_VOLUMES)
+
+
+class PartyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    contact: str | None = Field(None, max_length=500)
+
+
+class SeparationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    horizontal_m: float = Field(0.0, ge=0)
+    vertical_m: float = Field(0.0, ge=0)
+    time_s: float = Field(0.0, ge=0)
+
+
+class OverrideIn(SeparationIn):
+    kinds: tuple[str, str]
+
+
+class MinimaIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    default: SeparationIn
+    overrides: list[OverrideIn] = Field(default_factory=list)

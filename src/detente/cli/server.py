@@ -1,0 +1,95 @@
+"""Commands for running detente as a service: parties and their tokens, and serve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .output import console, err, print_json, table
+
+DB_HELP = "Database file (default: $DETENTE_DB, else ./detente.db)."
+party_app = typer.Typer(help="Parties of the service and their API tokens.",
+                        no_args_is_help=True)
+
+
+def _parties(db: Path | None):  # type: ignore[no-untyped-def]
+    from ..service.parties import Parties
+    from .main import _open
+
+    return Parties(_open(db).store)
+
+
+@party_app.command("add")
+def party_add(
+    name: str = typer.Argument(..., help="The party's name, as others will see it."),
+    contact: str | None = typer.Option(None, "--contact",
+                                       help="How to reach its deconfliction cell."),
+    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Create a party and print its API token (shown only now) on stdout.
+
+    Example: detente party add "Northern Air Wing" --contact "+234 800 000 0001"
+    """
+    row, token = _parties(db).add(name, contact)
+    err.print(f"Party '{row.name}' created. Its API token (shown only now):")
+    print(token)
+
+
+@party_app.command("list")
+def party_list(
+    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the parties."""
+    rows = [{"name": p.name, "contact": p.contact, "created_at": p.created_at}
+            for p in _parties(db).list()]
+    if as_json:
+        print_json(rows)
+    else:
+        console.print(table(f"{len(rows)} part{'y' if len(rows) == 1 else 'ies'}",
+                            ["name", "contact", "created"],
+                            [[r["name"], r["contact"] or "", r["created_at"]] for r in rows]))
+
+
+@party_app.command("rotate")
+def party_rotate(
+    name: str = typer.Argument(...),
+    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Revoke a party's tokens and print a new one (shown only now)."""
+    token = _parties(db).rotate(name)
+    err.print(f"Tokens of '{name}' revoked. The new token (shown only now):")
+    print(token)
+
+
+@party_app.command("revoke")
+def party_revoke(
+    name: str = typer.Argument(...),
+    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """Revoke every token of a party: it can no longer call the API."""
+    n = _parties(db).revoke(name)
+    err.print(f"{n} token(s) of '{name}' revoked.")
+
+
+def serve(
+    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+) -> None:
+    """Run the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs).
+
+    Example: detente serve --db example.db --port 8000
+    """
+    import uvicorn
+
+    from ..api import Settings, create_app
+    from .main import _open, _parallel
+
+    svc = _open(db)
+    svc.minima()  # refuses a missing or foreign database before listening
+    path = svc.store.path
+    app = create_app(Settings(db=path, parallel=_parallel()))
+    err.print(f"detente API on http://{host}:{port}/v1 (docs: http://{host}:{port}/docs)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

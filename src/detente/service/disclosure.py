@@ -1,0 +1,130 @@
+"""What a party may read: need-to-know views of stored objects.
+
+A party sees its own activities and zones in full. Of another party it sees only
+what conflicts with its own: in a conflict, the counterpart's party name, contact,
+kind and the footprint, altitude band and time window of each of the counterpart's
+volumes that is in conflict; never its other volumes, its ids, notes or other fields.
+Anything else answers "not found", exactly as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.geometry_json import volume_geometry
+from ..core.instants import format_instant
+from ..core.volumes import VolumeSet
+from ..errors import NotFound
+from ..store.contract import ActivityRow, ConflictRow, Store
+
+
+def volume_json(vols: VolumeSet, k: int, *, with_id: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if with_id:
+        out["id"] = vols.ids[k]
+    out.update({
+        "geometry": volume_geometry(vols.geom[k]),
+        "alt_lower_m": float(vols.alt_lo[k]), "alt_upper_m": float(vols.alt_hi[k]),
+        "time_start": format_instant(int(vols.t0[k])),
+        "time_end": format_instant(int(vols.t1[k])),
+    })
+    if vols.radius[k] > 0:
+        out["radius_m"] = float(vols.radius[k])
+    return out
+
+
+class Disclosure:
+    """Read use cases, filtered by need-to-know."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def _own(self, party: str, ext_id: str, zone: bool) -> ActivityRow:
+        row = self.store.find_owner(party, ext_id, zone=zone)
+        if row is None or row.state == "cancelled":
+            raise NotFound(f"no {'zone' if zone else 'activity'} '{ext_id}'")
+        return row
+
+    def own(self, party: str, ext_id: str, *, zone: bool) -> dict[str, Any]:
+        """One of the caller's activities (or zones), in full."""
+        row = self._own(party, ext_id, zone)
+        vols = self.store.volumes_of([row.id], zone=zone).volumes
+        notes, contact = self.store.details(row.id)
+        return owner_json(row, notes, contact,
+                          [volume_json(vols, k) for k in range(len(vols))])
+
+    def own_list(self, party: str, *, zone: bool) -> list[dict[str, Any]]:
+        return [owner_json(r) for r in self.store.list_owners(party=party, zone=zone)
+                if r.state != "cancelled"]
+
+    def conflicts(self, party: str, status: str | None = None) -> list[dict[str, Any]]:
+        return [self._conflict_summary(c, party)
+                for c in self.store.list_conflicts(party=party, status=status)]
+
+    def conflict(self, party: str, conflict_id: int) -> dict[str, Any]:
+        """One conflict of the caller's, with the counterpart's conflicting volumes."""
+        found = [c for c in self.store.list_conflicts(party=party, status=None)
+                 if c.id == conflict_id]
+        if not found:
+            raise NotFound(f"no conflict {conflict_id}")
+        c = found[0]
+        out = self._conflict_summary(c, party)
+        mine_is_a = c.party_a == party
+        their_party = c.party_b if mine_is_a else c.party_a
+        their_activity = c.activity_b if mine_is_a else c.activity_a
+        row = self.store.find_owner(their_party, their_activity, zone=False)
+        their_ids = [p["b" if mine_is_a else "a"] for p in c.pairs]
+        wanted = list(dict.fromkeys(their_ids))  # each conflicting volume once, in order
+        volumes: list[dict[str, Any]] = []
+        contact = None
+        if row is not None:
+            vols = self.store.volumes_of([row.id], zone=False).volumes
+            where = {v: k for k, v in enumerate(vols.ids)}
+            volumes = [volume_json(vols, where[v], with_id=False) for v in wanted
+                       if v in where]
+            contact = self.store.details(row.id)[1]
+            kind = row.kind
+        else:
+            kind = None
+        party_row = self.store.find_party(their_party)
+        out["counterpart"] = {
+            "party": their_party,
+            "contact": contact or (party_row.contact if party_row else None),
+            "kind": kind,
+            "volumes": volumes,
+        }
+        index = {v: k for k, v in enumerate(wanted)}
+        out["pairs"] = [{"own_volume": p["a" if mine_is_a else "b"],
+                         "their_volume": index[p["b" if mine_is_a else "a"]],
+                         "horizontal_m": p["horizontal_m"], "vertical_m": p["vertical_m"],
+                         "time_s": p["time_s"]} for p in c.pairs]
+        return out
+
+    @staticmethod
+    def _conflict_summary(c: ConflictRow, party: str) -> dict[str, Any]:
+        mine_is_a = c.party_a == party
+        return {
+            "id": c.id, "status": c.status, "opened_at": c.opened_at,
+            "updated_at": c.updated_at,
+            "activity": c.activity_a if mine_is_a else c.activity_b,
+            "counterpart_party": c.party_b if mine_is_a else c.party_a,
+            "volume_pairs": len(c.pairs),
+            "min_horizontal_m": min(p["horizontal_m"] for p in c.pairs),
+        }
+
+
+def owner_json(row: ActivityRow, notes: str | None = None, contact: str | None = None,
+               volumes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": row.ext_id, "kind": row.kind, "state": row.state,
+                           "version": row.version, "created_at": row.created_at,
+                           "updated_at": row.updated_at}
+    if row.is_zone:
+        out["restriction"] = row.restriction
+        out["applies_to"] = list(row.applies_to) if row.applies_to is not None else None
+    if volumes is not None:
+        out["notes"] = notes
+        out["contact"] = contact
+        out["volumes"] = volumes
+    else:
+        out["volume_count"] = row.volume_count
+    return out

@@ -1,0 +1,231 @@
+"""The HTTP API against a real server on a loopback port: auth, errors, need-to-know."""
+
+from __future__ import annotations
+
+import copy
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from detente.api import Settings, create_app
+from detente.core.minima import Minima, Separation
+from detente.service.parties import Parties
+from detente.store.sqlite import SQLiteStore
+
+T0, T1 = "2026-06-01T07:00:00Z", "2026-06-01T09:00:00Z"
+
+
+def square(x: float, y: float, d: float = 0.1) -> dict[str, Any]:
+    return {"type": "Polygon",
+            "coordinates": [[[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]]]}
+
+
+def activity(ext_id: str, *squares: tuple[float, float], **extra: Any) -> dict[str, Any]:
+    return {"id": ext_id, "kind": "aircraft", "notes": f"notes of {ext_id}",
+            "volumes": [{"id": f"{ext_id}-v{k}", "geometry": square(x, y),
+                         "alt_lower_m": 0, "alt_upper_m": 1000, "time_start": T0,
+                         "time_end": T1} for k, (x, y) in enumerate(squares)], **extra}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[dict[str, Any]]:
+    db = str(tmp_path_factory.mktemp("api") / "api.db")
+    store = SQLiteStore(db)
+    store.initialise(Minima(Separation(500.0, 150.0, 300.0)))
+    parties = Parties(store)
+    tokens = {"admin": parties.admin_token()}
+    for name in ("A", "B", "C"):
+        tokens[name] = parties.add(name, contact=f"cell of {name}")[1]
+    store.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(create_app(Settings(db=db, max_body_bytes=200_000)),
+                            host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield {"url": f"http://127.0.0.1:{port}", "tokens": tokens}
+    srv.should_exit = True
+    thread.join(10)
+
+
+def client(server: dict[str, Any], who: str | None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {server['tokens'][who]}"} if who else {}
+    return httpx.Client(base_url=server["url"] + "/v1", headers=headers, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def world(server) -> dict[str, Any]:
+    """A's activity conflicts with B's; C's is far away; A has a zone."""
+    a, b, c = (client(server, p) for p in "ABC")
+    r = a.post("/activities", json=activity("a-1", (13.1, 11.8), (20.0, 5.0)))
+    assert r.status_code == 201, r.text
+    r = b.post("/activities", json=activity("b-1", (13.15, 11.85), (-40.0, 5.0),
+                                            contact="B ops desk"))
+    assert r.status_code == 201, r.text
+    assert len(r.json()["conflicts"]) == 1
+    r = c.post("/activities", json=activity("c-1", (50.0, 50.0)))
+    assert r.status_code == 201, r.text
+    zone = {"id": "a-zone", "restriction": "notify",
+            "volumes": activity("z", (30.0, 30.0))["volumes"]}
+    assert a.post("/zones", json=zone).status_code == 201
+    conflict_id = a.get("/conflicts").json()[0]["id"]
+    return {"conflict": conflict_id}
+
+
+def test_conflict_shows_only_the_counterparts_conflicting_volumes(server, world) -> None:
+    a = client(server, "A")
+    r = a.get(f"/conflicts/{world['conflict']}")
+    assert r.status_code == 200
+    doc = r.json()
+    cp = doc["counterpart"]
+    assert cp["party"] == "B" and cp["contact"] == "B ops desk" and cp["kind"] == "aircraft"
+    assert len(cp["volumes"]) == 1  # b-1's far volume stays hidden
+    assert cp["volumes"][0]["geometry"]["coordinates"][0][0] == [13.15, 11.85]
+    text = r.text
+    for hidden in ("notes of b-1", "b-1-v1", "b-1-v0", "-40.0", '"b-1"'):
+        assert hidden not in text, hidden
+    assert doc["pairs"][0]["own_volume"] == "a-1-v0"
+
+
+# Every endpoint and method that takes an object of A's, as B (not visible to B: 404).
+ISOLATION = [
+    ("GET", "/activities/a-1", None),
+    ("PUT", "/activities/a-1", "replace"),
+    ("DELETE", "/activities/a-1", None),
+    ("GET", "/zones/a-zone", None),
+    ("DELETE", "/zones/a-zone", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ISOLATION)
+def test_another_partys_objects_answer_404_and_stay_unchanged(server, world, method, path,
+                                                              body) -> None:
+    a, b = client(server, "A"), client(server, "B")
+    before = a.get(path).json() if method != "GET" else None
+    payload = None
+    headers = {}
+    if body == "replace":
+        payload = activity("a-1", (0.0, 0.0))
+        headers["If-Match"] = '"1"'
+    r = b.request(method, path, json=payload, headers=headers)
+    assert r.status_code == 404, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    # Indistinguishable from an id that exists nowhere.
+    ghost_path = path.replace("a-1", "ghost").replace("a-zone", "ghost")
+    ghost_payload = dict(payload, id="ghost") if payload else None
+    ghost = b.request(method, ghost_path, json=ghost_payload, headers=headers)
+    assert ghost.status_code == 404
+    assert r.json()["detail"].replace("a-1", "ghost").replace("a-zone", "ghost") \
+        == ghost.json()["detail"]
+    if before is not None:
+        assert a.get(path).json() == before
+
+
+def test_a_third_party_never_sees_the_conflict(server, world) -> None:
+    c = client(server, "C")
+    assert c.get("/conflicts").json() == []
+    assert c.get(f"/conflicts/{world['conflict']}").status_code == 404
+    assert c.get("/activities").json()[0]["id"] == "c-1"
+    assert [x["id"] for x in c.get("/activities").json()] == ["c-1"]
+
+
+def test_lists_hold_only_the_callers_own(server, world) -> None:
+    b = client(server, "B")
+    assert [x["id"] for x in b.get("/activities").json()] == ["b-1"]
+    assert b.get("/zones").json() == []
+    assert [x["counterpart_party"] for x in b.get("/conflicts").json()] == ["A"]
+
+
+@pytest.mark.parametrize("who", [None, "bogus"])
+def test_missing_or_wrong_token_is_401(server, world, who) -> None:
+    headers = {"Authorization": "Bearer dt_nope"} if who == "bogus" else {}
+    r = httpx.get(server["url"] + "/v1/activities", headers=headers)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert r.json()["status"] == 401
+
+
+def test_admin_manages_parties_and_tokens(server) -> None:
+    admin, a = client(server, "admin"), client(server, "A")
+    assert a.post("/parties", json={"name": "X"}).status_code == 403
+    r = admin.post("/parties", json={"name": "Delta", "contact": "d"})
+    assert r.status_code == 201
+    token = r.json()["token"]
+    assert len(token) > 40 and token.startswith("dt_")
+    d = httpx.Client(base_url=server["url"] + "/v1",
+                     headers={"Authorization": f"Bearer {token}"})
+    assert d.get("/activities").status_code == 200
+    assert admin.post("/parties", json={"name": "Delta"}).status_code == 409
+    new = admin.post("/parties/Delta/token").json()["token"]
+    assert d.get("/activities").status_code == 401  # rotated away
+    d.headers["Authorization"] = f"Bearer {new}"
+    assert d.get("/activities").status_code == 200
+    assert admin.delete("/parties/Delta/token").json()["revoked"] == 1
+    assert d.get("/activities").status_code == 401
+    assert admin.get("/activities").status_code == 403  # the admin declares nothing
+    names = [p["name"] for p in admin.get("/parties").json()]
+    assert names == sorted(names) and "Delta" in names
+
+
+def test_replace_needs_the_current_version(server) -> None:
+    a = client(server, "A")
+    assert a.post("/activities", json=activity("a-2", (60.0, 10.0))).status_code == 201
+    body = activity("a-2", (60.0, 10.5))
+    assert a.put("/activities/a-2", json=body).status_code == 428
+    assert a.put("/activities/a-2", json=body, headers={"If-Match": '"5"'}).status_code == 412
+    r = a.put("/activities/a-2", json=body, headers={"If-Match": '"1"'})
+    assert r.status_code == 200 and r.headers["etag"] == '"2"'
+    stale = dict(body, version=1)
+    assert a.put("/activities/a-2", json=stale).status_code == 412
+    assert a.post("/activities", json=body).status_code == 409  # create over a live one
+    assert a.get("/activities/a-2").json()["volumes"][0]["geometry"]["coordinates"][0][0] \
+        == [60.0, 10.5]
+
+
+def test_bad_input_names_the_field_and_changes_nothing(server) -> None:
+    a = client(server, "A")
+    before = a.get("/activities").json()
+    bad = activity("a-bad", (0.0, 0.0))
+    bad["volumes"][0]["time_end"] = "2026-06-01T09:00:00"  # no offset
+    r = a.post("/activities", json=bad)
+    assert r.status_code == 422
+    err = r.json()["errors"][0]
+    assert err["pointer"] == "/volumes/0/time_end" and "offset" in err["reason"]
+    wrong_type = copy.deepcopy(activity("a-bad", (0.0, 0.0)))
+    wrong_type["volumes"][0]["alt_lower_m"] = "low"
+    r = a.post("/activities", json=wrong_type)
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["pointer"] == "/volumes/0/alt_lower_m"
+    wide = activity("a-bad", (0.0, 0.0))
+    wide["volumes"][0]["geometry"] = square(0.0, 0.0, 20.0)
+    r = a.post("/activities", json=wide)
+    assert r.status_code == 422 and "1000 km" in r.json()["detail"]
+    r = a.post("/activities", content=b"{not json", headers={"content-type":
+                                                               "application/json"})
+    assert r.status_code == 422
+    assert a.get("/activities").json() == before
+
+
+def test_bodies_over_the_limit_are_413(server) -> None:
+    a = client(server, "A")
+    many = activity("big", *[(float(k % 90), 0.0) for k in range(1500)])
+    r = a.post("/activities", json=many)
+    assert r.status_code == 413 and r.json()["status"] == 413
+
+
+def test_openapi_and_docs_are_served(server) -> None:
+    doc = httpx.get(server["url"] + "/openapi.json").json()
+    assert doc["openapi"].startswith("3.1")
+    assert "/v1/activities/{activity_id}" in doc["paths"]
+    assert httpx.get(server["url"] + "/docs").status_code == 200
