@@ -16,7 +16,8 @@ ALLOWED = {
     "formats": {"core", "store", "errors"},
     "api": {"core", "store", "service", "formats", "errors"},
     "client": {"errors"},
-    "cli": {"core", "store", "service", "formats", "api", "client", "errors"},
+    "demo": {"core", "store", "service", "errors"},
+    "cli": {"core", "store", "service", "formats", "api", "client", "demo", "errors"},
 }
 
 

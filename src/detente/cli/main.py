@@ -366,10 +366,11 @@ def export(
 
 
 def _register_server_commands() -> None:
-    from .server import party_app, serve
+    from .server import demo, party_app, serve
 
     app.add_typer(party_app, name="party")
     app.command()(serve)
+    app.command()(demo)
 
 
 _register_server_commands()

@@ -93,3 +93,36 @@ def serve(
     app = create_app(Settings(db=path, parallel=_parallel()))
     err.print(f"detente API on http://{host}:{port}/v1 (docs: http://{host}:{port}/docs)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def demo(
+    db: Path | None = typer.Option(None, "--db", help="Where to create the demo database "
+                                   "(a new file; default: a fresh temporary directory)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    no_serve: bool = typer.Option(False, "--no-serve",
+                                  help="Only create the database and print the tokens."),
+) -> None:
+    """Create a demo: four fictional parties planning around Maiduguri, then serve it.
+
+    Prints each party's API token and the URL. Try, with a token from the list:
+
+      curl -H "Authorization: Bearer TOKEN" http://127.0.0.1:8000/v1/conflicts
+    """
+    import tempfile
+
+    from ..demo import build
+    from ..errors import InputError
+
+    if db is None:
+        db = Path(tempfile.mkdtemp(prefix="detente-demo-")) / "demo.db"
+    elif db.exists():
+        raise InputError(f"{db} exists: the demo makes a new database (choose another --db)")
+    made = build(str(db))
+    err.print(f"Demo database: {made.db} ({made.activities} activities, {made.conflicts} "
+              "open conflicts)")
+    console.print(table("API tokens (Authorization: Bearer ...)", ["who", "token"],
+                        [[name, token] for name, token in made.tokens.items()]))
+    if no_serve:
+        return
+    serve(db=db, host=host, port=port)
