@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import socket
 import threading
@@ -43,21 +44,29 @@ def server(tmp_path_factory) -> Iterator[dict[str, Any]]:
     for name in ("A", "B", "C"):
         tokens[name] = parties.add(name, contact=f"cell of {name}")[1]
     store.close()
+    with serving(Settings(db=db, max_body_bytes=200_000)) as url:
+        yield {"url": url, "tokens": tokens}
+
+
+@contextlib.contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """The API under uvicorn on a free loopback port, in a thread; yields its URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = uvicorn.Config(create_app(Settings(db=db, max_body_bytes=200_000)),
-                            host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
+    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                       log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not srv.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "tokens": tokens}
-    srv.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
 
 
 def client(server: dict[str, Any], who: str | None) -> httpx.Client:
@@ -229,3 +238,44 @@ def test_openapi_and_docs_are_served(server) -> None:
     assert doc["openapi"].startswith("3.1")
     assert "/v1/activities/{activity_id}" in doc["paths"]
     assert httpx.get(server["url"] + "/docs").status_code == 200
+
+
+def test_python_client_mirrors_the_api_with_typed_errors(server, world) -> None:
+    from detente.client import Client
+    from detente.errors import InputError, NotFound, StaleVersion, Unauthorized
+
+    with Client(server["url"], server["tokens"]["B"]) as b:
+        made = b.create_activity(activity("b/2 x", (70.0, 20.0)))
+        assert made["activity"]["version"] == 1
+        assert b.activity("b/2 x")["id"] == "b/2 x"  # ids travel as one path segment
+        with pytest.raises(StaleVersion):
+            b.replace_activity("b/2 x", activity("b/2 x", (70.0, 20.1)), version=9)
+        assert b.replace_activity("b/2 x", activity("b/2 x", (70.0, 20.1)),
+                                  version=1)["activity"]["version"] == 2
+        with pytest.raises(NotFound):
+            b.activity("a-1")
+        bad = activity("b-3", (0.0, 0.0))
+        bad["volumes"][0]["alt_upper_m"] = -5
+        with pytest.raises(InputError) as exc:
+            b.create_activity(bad)
+        assert exc.value.field == "volumes[0].alt_lower_m"
+        assert [c["counterpart_party"] for c in b.conflicts(status="open")] == ["A"]
+        assert b.minima()["default"]["horizontal_m"] == 500
+        assert b.cancel_activity("b/2 x")["cancelled"] == "b/2 x"
+    with Client(server["url"], "dt_wrong") as nobody, pytest.raises(Unauthorized):
+        nobody.conflicts()
+
+
+def test_demo_database_serves_every_party(tmp_path) -> None:
+    from detente.demo import build
+
+    made = build(str(tmp_path / "demo.db"))
+    assert made.activities >= 24 and made.conflicts >= 5
+    with serving(Settings(db=made.db)) as url, httpx.Client(base_url=url) as http:
+        seen = 0
+        for name, token in made.tokens.items():
+            r = http.get("/v1/conflicts" if name != "admin" else "/v1/parties",
+                         headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200, (name, r.text)
+            seen += len(r.json())
+        assert seen >= made.conflicts  # each conflict is seen by both of its parties

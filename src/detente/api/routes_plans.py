@@ -89,7 +89,7 @@ def list_activities(caller: str = Depends(party),
     return services.disclosure.own_list(caller, zone=False)
 
 
-@router.get("/activities/{activity_id}", summary="One of the caller's activities")
+@router.get("/activities/{activity_id:path}", summary="One of the caller's activities")
 def read_activity(activity_id: str, response: Response, caller: str = Depends(party),
                   services: Services = Depends(get_services)) -> dict[str, Any]:
     out = services.disclosure.own(caller, activity_id, zone=False)
@@ -97,7 +97,7 @@ def read_activity(activity_id: str, response: Response, caller: str = Depends(pa
     return out
 
 
-@router.put("/activities/{activity_id}", summary="Replace an activity")
+@router.put("/activities/{activity_id:path}", summary="Replace an activity")
 def replace_activity(activity_id: str, body: ActivityReplace, response: Response,
                      if_match: str | None = Header(None),
                      caller: str = Depends(party),
@@ -117,7 +117,7 @@ def replace_activity(activity_id: str, body: ActivityReplace, response: Response
     return out
 
 
-@router.delete("/activities/{activity_id}", summary="Cancel an activity")
+@router.delete("/activities/{activity_id:path}", summary="Cancel an activity")
 def cancel_activity(activity_id: str, caller: str = Depends(party),
                     services: Services = Depends(get_services)) -> dict[str, Any]:
     """It no longer conflicts; its open conflicts are resolved."""
@@ -144,13 +144,13 @@ def list_zones(caller: str = Depends(party),
     return services.disclosure.own_list(caller, zone=True)
 
 
-@router.get("/zones/{zone_id}", summary="One of the caller's zones")
+@router.get("/zones/{zone_id:path}", summary="One of the caller's zones")
 def read_zone(zone_id: str, caller: str = Depends(party),
               services: Services = Depends(get_services)) -> dict[str, Any]:
     return services.disclosure.own(caller, zone_id, zone=True)
 
 
-@router.delete("/zones/{zone_id}", summary="Withdraw a zone")
+@router.delete("/zones/{zone_id:path}", summary="Withdraw a zone")
 def delete_zone(zone_id: str, caller: str = Depends(party),
                 services: Services = Depends(get_services)) -> dict[str, Any]:
     services.deconfliction.delete_zone(caller, zone_id)
