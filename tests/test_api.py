@@ -279,3 +279,34 @@ def test_demo_database_serves_every_party(tmp_path) -> None:
             assert r.status_code == 200, (name, r.text)
             seen += len(r.json())
         assert seen >= made.conflicts  # each conflict is seen by both of its parties
+
+
+SCHEMATHESIS_EXAMPLES = 20  # per operation
+
+
+def test_openapi_conformance(server, world) -> None:
+    """schemathesis over the OpenAPI document, as party C: no 5xx on any generated
+    request; status codes, content types and bodies as documented. Not checked:
+    that every schema-valid body is accepted: the schema states types, while rings,
+    instants and the accuracy bounds are checked by the scenario reader (422)."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+    schema = schemathesis.openapi.from_url(server["url"] + "/openapi.json")
+    headers = {"Authorization": f"Bearer {server['tokens']['C']}"}
+    calls = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=SCHEMATHESIS_EXAMPLES, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def run(case) -> None:
+            nonlocal calls
+            calls += 1
+            case.call_and_validate(headers=headers,
+                                   excluded_checks=[positive_data_acceptance])
+
+        run()
+    assert calls >= 10 * SCHEMATHESIS_EXAMPLES

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (
@@ -45,6 +46,25 @@ STATUS: list[tuple[type[DetenteError], int, str, str]] = [
 ]
 TYPE_BASE = "https://detente.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (``application/problem+json``)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = Field(
+        None, description="validation errors: pointer (RFC 6901), field, reason")
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these error statuses (problem details)."""
+    titles = {status: title for _, status, _, title in STATUS}
+    titles[413] = "Request body too large"
+    return {status: {"model": Problem, "description": titles.get(status, "Error"),
+                     "content": {MEDIA_TYPE: {}}} for status in statuses}
 
 
 class BodyTooLarge(Exception):

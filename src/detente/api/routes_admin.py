@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends
 
 from ..core.minima import Minima
 from ..service.parties import Principal
+from . import problems
 from .app import Services, admin, get_services, principal
 from .schemas import MinimaIn, PartyIn
 
-router = APIRouter(tags=["administration"])
+router = APIRouter(tags=["administration"],
+                   responses=problems.documented(401, 403, 404, 409, 413, 422))
 
 
 @router.post("/parties", status_code=201, summary="Create a party (admin)")

@@ -6,9 +6,11 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
+from . import problems
 from .app import Services, get_services, party
 
-router = APIRouter(tags=["conflicts"])
+router = APIRouter(tags=["conflicts"],
+                   responses=problems.documented(401, 403, 404, 422))
 
 
 @router.get("/conflicts", summary="The caller's conflicts")

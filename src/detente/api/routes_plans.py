@@ -10,10 +10,12 @@ from fastapi import APIRouter, Depends, Header, Response
 from ..core.scenario import read_scenario
 from ..errors import InputError, PreconditionRequired
 from ..service.deconfliction import SubmitResult
+from . import problems
 from .app import Services, get_services, party
 from .schemas import ActivityIn, ActivityReplace, VolumeIn, ZoneIn
 
-router = APIRouter(tags=["plans"])
+router = APIRouter(tags=["plans"],
+                   responses=problems.documented(401, 403, 404, 409, 412, 413, 422, 428))
 _ITEM = re.compile(r"feature '(.*)'")
 
 

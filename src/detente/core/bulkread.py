@@ -99,6 +99,7 @@ class _Document(msgspec.Struct):
 
 
 _DECODER = msgspec.json.Decoder(_Document)
+MAX_ID_INT = 2**53  # JSON's safe integer range
 
 
 def read_columns(data: bytes | str, default_party: str | None) -> Columns | None:
@@ -121,6 +122,9 @@ def _columns(feats: list[_Feature], default_party: str | None) -> Columns | None
     ids: list[FeatureId] = [f.id for f in feats]
     keys = set(ids) if len(set(map(type, ids))) == 1 else {(type(x), x) for x in ids}
     if len(keys) != n:
+        return None
+    ints = [x for x in ids if type(x) is int]
+    if ints and max(abs(min(ints)), abs(max(ints))) > MAX_ID_INT:
         return None
     props = [f.properties for f in feats]
     named = [p.party for p in props]

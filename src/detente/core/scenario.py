@@ -21,7 +21,7 @@ import orjson
 import shapely
 
 from ..errors import InputError
-from .bulkread import Columns, no_gc, read_columns
+from .bulkread import MAX_ID_INT, Columns, no_gc, read_columns
 from .candidates import Parallel
 from .footprints import FootprintError, build_polygons, check_circles
 from .instants import InstantError, parse_instant
@@ -171,8 +171,7 @@ def read_scenario(
     A well-formed file is read in bulk (:mod:`.bulkread`); any other is read again
     feature by feature, which names the first problem.
     """
-    raw = (data if isinstance(data, bytes | str)
-           else orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY))
+    raw = data if isinstance(data, bytes | str) else _dumps(data)
     cols = read_columns(raw, default_party)
     if cols is None:
         doc = _decode(raw)
@@ -190,6 +189,13 @@ def read_scenario(
 
 
 _NUMBER = (int, float)
+
+
+def _dumps(doc: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:  # an integer beyond 64 bits: the stdlib writes it, the reader refuses
+        return json.dumps(doc).encode()
 
 
 class _Reader:
@@ -251,6 +257,9 @@ class _Reader:
                 isinstance(fid, float) and not math.isfinite(fid)
             ):
                 raise InputError("an id must be a string or a number",
+                                 item=f"feature #{i}", field="id")
+            if isinstance(fid, int) and abs(fid) > MAX_ID_INT:
+                raise InputError("a numeric id must be at most 2^53 in size (use a string)",
                                  item=f"feature #{i}", field="id")
             item = f"feature '{fid}'"
             key = (type(fid) is str, fid)
