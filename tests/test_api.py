@@ -112,6 +112,7 @@ def test_conflict_shows_only_the_counterparts_conflicting_volumes(server, world)
 ISOLATION = [
     ("GET", "/activities/a-1", None),
     ("PUT", "/activities/a-1", "replace"),
+    ("POST", "/activities/a-1/state", "state"),
     ("DELETE", "/activities/a-1", None),
     ("GET", "/zones/a-zone", None),
     ("DELETE", "/zones/a-zone", None),
@@ -122,24 +123,28 @@ ISOLATION = [
 def test_another_partys_objects_answer_404_and_stay_unchanged(server, world, method, path,
                                                               body) -> None:
     a, b = client(server, "A"), client(server, "B")
-    before = a.get(path).json() if method != "GET" else None
+    view = path.removesuffix("/state")  # what A reads back to see nothing changed
+    before = a.get(view).json() if method != "GET" else None
+    assert before is None or before["id"] in ("a-1", "a-zone")
     payload = None
     headers = {}
     if body == "replace":
         payload = activity("a-1", (0.0, 0.0))
         headers["If-Match"] = '"1"'
+    elif body == "state":
+        payload = {"state": "active"}
     r = b.request(method, path, json=payload, headers=headers)
     assert r.status_code == 404, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     # Indistinguishable from an id that exists nowhere.
     ghost_path = path.replace("a-1", "ghost").replace("a-zone", "ghost")
-    ghost_payload = dict(payload, id="ghost") if payload else None
+    ghost_payload = dict(payload, id="ghost") if body == "replace" else payload
     ghost = b.request(method, ghost_path, json=ghost_payload, headers=headers)
     assert ghost.status_code == 404
     assert r.json()["detail"].replace("a-1", "ghost").replace("a-zone", "ghost") \
         == ghost.json()["detail"]
     if before is not None:
-        assert a.get(path).json() == before
+        assert a.get(view).json() == before
 
 
 def test_a_third_party_never_sees_the_conflict(server, world) -> None:
@@ -148,6 +153,44 @@ def test_a_third_party_never_sees_the_conflict(server, world) -> None:
     assert c.get(f"/conflicts/{world['conflict']}").status_code == 404
     assert c.get("/activities").json()[0]["id"] == "c-1"
     assert [x["id"] for x in c.get("/activities").json()] == ["c-1"]
+
+
+def test_airspace_shows_own_plans_applicable_zones_and_counterparts(server, world) -> None:
+    a, b = client(server, "A"), client(server, "B")
+    roles = {}
+    for f in b.get("/airspace").json()["features"]:
+        roles.setdefault(f["properties"]["role"], []).append(f)
+    assert len(roles["own-activity"]) == 2  # b-1's two volumes
+    assert [z["properties"]["zone"] for z in roles["zone"]] == ["a-zone"]
+    assert [c["properties"]["party"] for c in roles["counterpart"]] == ["A"]
+    assert "notes" not in str(roles["counterpart"]) and "a-1-v1" not in str(roles)
+    near = b.get("/airspace", params={"bbox": "13.0,11.7,13.3,12.0"}).json()["features"]
+    assert {f["properties"]["role"] for f in near} == {"own-activity", "counterpart"}
+    later = b.get("/airspace", params={"start": "2026-06-02T00:00:00Z"}).json()
+    assert later["features"] == []
+    assert a.get("/airspace", params={"bbox": "1,2,3"}).status_code == 422
+    # A's own zone is its own, not one that applies to it
+    assert {f["properties"]["role"] for f in a.get("/airspace").json()["features"]} == {
+        "own-activity", "own-zone", "counterpart"}
+
+
+def test_conflicts_filter_by_area_and_time(server, world) -> None:
+    a = client(server, "A")
+    assert len(a.get("/conflicts", params={"bbox": "13.0,11.7,13.3,12.0"}).json()) == 1
+    assert a.get("/conflicts", params={"bbox": "100,10,101,11"}).json() == []
+    assert a.get("/conflicts", params={"end": "2026-06-01T06:00:00Z"}).json() == []
+    assert len(a.get("/conflicts", params={"start": "2026-06-01T08:00:00Z",
+                                           "status": "open"}).json()) == 1
+
+
+def test_activity_state_moves_forward_only(server) -> None:
+    c = client(server, "C")
+    assert c.post("/activities", json=activity("c-s", (80.0, 60.0))).status_code == 201
+    r = c.post("/activities/c-s/state", json={"state": "active"})
+    assert r.status_code == 200 and r.json()["version"] == 2
+    assert c.get("/activities/c-s").json()["state"] == "active"
+    assert c.post("/activities/c-s/state", json={"state": "planned"}).status_code == 422
+    assert c.post("/activities/c-s/state", json={"state": "ended"}).status_code == 200
 
 
 def test_lists_hold_only_the_callers_own(server, world) -> None:

@@ -1,4 +1,4 @@
-"""Conflicts as the caller may see them (need-to-know)."""
+"""Conflicts and the airspace picture, as the caller may see them (need-to-know)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
+from ..core.instants import InstantError, parse_instant
+from ..errors import InputError
+from ..service.disclosure import Window
 from . import problems
 from .app import Services, get_services, party
 
@@ -13,12 +16,50 @@ router = APIRouter(tags=["conflicts"],
                    responses=problems.documented(401, 403, 404, 422))
 
 
+def window(
+    bbox: str | None = Query(None, description="min lon,min lat,max lon,max lat (WGS 84)",
+                             examples=["13.0,11.7,13.3,12.0"]),
+    start: str | None = Query(None, description="RFC 3339: from this instant"),
+    end: str | None = Query(None, description="RFC 3339: until this instant"),
+) -> Window:
+    box = None
+    if bbox is not None:
+        try:
+            x0, y0, x1, y1 = (float(v) for v in bbox.split(","))
+        except ValueError:
+            raise InputError("bbox is four numbers: min lon,min lat,max lon,max lat",
+                             field="bbox") from None
+        if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+            raise InputError("bbox needs -180 <= min lon <= max lon <= 180 and "
+                             "-90 <= min lat <= max lat <= 90", field="bbox")
+        box = (x0, y0, x1, y1)
+    times = []
+    for name, text in (("start", start), ("end", end)):
+        try:
+            times.append(None if text is None else parse_instant(text))
+        except InstantError as exc:
+            raise InputError(str(exc), field=name) from None
+    if times[0] is not None and times[1] is not None and times[1] <= times[0]:
+        raise InputError("end must be after start", field="end")
+    return Window(box, times[0], times[1])
+
+
 @router.get("/conflicts", summary="The caller's conflicts")
 def list_conflicts(status: Literal["open", "resolved"] | None = Query(None),
-                   caller: str = Depends(party),
+                   where: Window = Depends(window), caller: str = Depends(party),
                    services: Services = Depends(get_services)) -> list[dict[str, Any]]:
-    """Conflicts between one of the caller's activities and another party's."""
-    return services.disclosure.conflicts(caller, status)
+    """Conflicts between one of the caller's activities and another party's; with
+    ``bbox``/``start``/``end``, those whose two activities both reach into the window."""
+    return services.disclosure.conflicts(caller, status, where)
+
+
+@router.get("/airspace", summary="Everything the caller may see in an area and time")
+def airspace(where: Window = Depends(window), caller: str = Depends(party),
+             services: Services = Depends(get_services)) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection: the caller's own activities and zones, other
+    parties' zones that apply to it, and the counterpart volumes of its open conflicts.
+    Each feature's ``role`` says which."""
+    return services.disclosure.airspace(caller, where)
 
 
 @router.get("/conflicts/{conflict_id}", summary="One conflict, with what the caller may see")

@@ -12,7 +12,7 @@ from ..errors import InputError, PreconditionRequired
 from ..service.deconfliction import SubmitResult
 from . import problems
 from .app import Services, get_services, party
-from .schemas import ActivityIn, ActivityReplace, VolumeIn, ZoneIn
+from .schemas import ActivityIn, ActivityReplace, StateIn, VolumeIn, ZoneIn
 
 router = APIRouter(tags=["plans"],
                    responses=problems.documented(401, 403, 404, 409, 412, 413, 422, 428))
@@ -117,6 +117,14 @@ def replace_activity(activity_id: str, body: ActivityReplace, response: Response
     out = _result(caller, result, services, body.id, zone=False)
     response.headers["ETag"] = f'"{out["activity"]["version"]}"'
     return out
+
+
+@router.post("/activities/{activity_id:path}/state", summary="Mark an activity active or ended")
+def set_state(activity_id: str, body: StateIn, caller: str = Depends(party),
+              services: Services = Depends(get_services)) -> dict[str, Any]:
+    """planned -> active -> ended. An ended activity takes no further part in detection."""
+    version = services.deconfliction.set_state(caller, activity_id, body.state)
+    return {"id": activity_id, "state": body.state, "version": version}
 
 
 @router.delete("/activities/{activity_id:path}", summary="Cancel an activity")

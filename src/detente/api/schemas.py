@@ -50,6 +50,11 @@ class ActivityReplace(ActivityIn):
     version: int | None = Field(None, description="the version replaced (or If-Match)")
 
 
+class StateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state: Literal["planned", "active", "ended"]
+
+
 class ZoneIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=200)

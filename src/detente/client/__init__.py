@@ -106,9 +106,25 @@ class Client:
         return out
 
     # -- conflicts -----------------------------------------------------------------
-    def conflicts(self, status: str | None = None) -> list[dict[str, Any]]:
-        params = {"status": status} if status else None
-        out: list[dict[str, Any]] = self._call("GET", "/conflicts", params=params)
+    def set_state(self, activity_id: str, state: str) -> dict[str, Any]:
+        """planned -> active -> ended."""
+        out: dict[str, Any] = self._call("POST", f"/activities/{_seg(activity_id)}/state",
+                                         json={"state": state})
+        return out
+
+    def conflicts(self, status: str | None = None, *,
+                  bbox: tuple[float, float, float, float] | None = None,
+                  start: str | None = None, end: str | None = None
+                  ) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self._call("GET", "/conflicts",
+                                               params=_window(bbox, start, end, status))
+        return out
+
+    def airspace(self, bbox: tuple[float, float, float, float] | None = None,
+                 start: str | None = None, end: str | None = None) -> dict[str, Any]:
+        """What the caller may see there, as a GeoJSON FeatureCollection."""
+        out: dict[str, Any] = self._call("GET", "/airspace",
+                                         params=_window(bbox, start, end, None))
         return out
 
     def conflict(self, conflict_id: int) -> dict[str, Any]:
@@ -141,6 +157,17 @@ class Client:
     def revoke_tokens(self, name: str) -> int:
         out: int = self._call("DELETE", f"/parties/{_seg(name)}/token")["revoked"]
         return out
+
+
+def _window(bbox: tuple[float, float, float, float] | None, start: str | None,
+            end: str | None, status: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if bbox is not None:
+        params["bbox"] = ",".join(repr(float(v)) for v in bbox)
+    for key, value in (("start", start), ("end", end), ("status", status)):
+        if value is not None:
+            params[key] = value
+    return params
 
 
 def _seg(text: str) -> str:

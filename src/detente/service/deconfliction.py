@@ -26,7 +26,7 @@ from ..core.detect import (
 from ..core.minima import Minima, Separation
 from ..core.scenario import Scenario
 from ..core.volumes import VolumeSet
-from ..errors import AlreadyExists, NotFound, Refused, StaleVersion
+from ..errors import AlreadyExists, InputError, NotFound, Refused, StaleVersion
 from ..store.contract import ActivityRow, Store, StoredVolumes
 
 # Above this many new volumes per stored one, detection loads the stored set once
@@ -280,6 +280,23 @@ class Deconfliction:
             st.set_state(owner.id, "cancelled", now)
             st.clear_violations(owner.id, zone=False)
             return st.resolve_conflicts([owner.id], set(), now)
+
+    def set_state(self, party: str, ext_id: str, state: str) -> int:
+        """Move an activity along planned -> active -> ended; returns its new version.
+        An ended activity no longer takes part in detection."""
+        st = self.store
+        with st.write():
+            owner = st.find_owner(party, ext_id, zone=False)
+            if owner is None or owner.state == "cancelled":
+                raise NotFound(f"no activity '{ext_id}' of party '{party}'")
+            allowed = {"planned": ("active", "ended"), "active": ("ended",)}
+            if state != owner.state and state not in allowed.get(owner.state, ()):
+                raise InputError(f"an activity goes planned -> active -> ended; "
+                                 f"'{ext_id}' is {owner.state}", field="state")
+            if state != owner.state:
+                st.set_state(owner.id, state, self.clock())
+                return owner.version + 1
+            return owner.version
 
     def delete_zone(self, party: str, ext_id: str) -> None:
         st = self.store

@@ -9,13 +9,43 @@ Anything else answers "not found", exactly as if it did not exist.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from ..core.geodesy import expand_bounds
 from ..core.geometry_json import volume_geometry
-from ..core.instants import format_instant
+from ..core.instants import format_instant, parse_instant
 from ..core.volumes import VolumeSet
 from ..errors import NotFound
 from ..store.contract import ActivityRow, ConflictRow, Store
+
+
+@dataclass(frozen=True)
+class Window:
+    """A query's area and time: a lon/lat box in [-180, 180] and [start, end) in ns."""
+
+    bbox: tuple[float, float, float, float] | None = None
+    start: int | None = None
+    end: int | None = None
+
+    def meets(self, minx: float, miny: float, maxx: float, maxy: float, t0: int, t1: int
+              ) -> bool:
+        """Whether a box (longitudes possibly unwrapped past +-180) and window meet it."""
+        if self.start is not None and t1 <= self.start:
+            return False
+        if self.end is not None and t0 >= self.end:
+            return False
+        if self.bbox is None:
+            return True
+        x0, y0, x1, y1 = self.bbox
+        if maxy < y0 or miny > y1:
+            return False
+        return any(maxx + s >= x0 and minx + s <= x1 for s in (-360.0, 0.0, 360.0))
+
+
+EVERYWHERE = Window()
 
 
 def volume_json(vols: VolumeSet, k: int, *, with_id: bool = True) -> dict[str, Any]:
@@ -57,9 +87,64 @@ class Disclosure:
         return [owner_json(r) for r in self.store.list_owners(party=party, zone=zone)
                 if r.state != "cancelled"]
 
-    def conflicts(self, party: str, status: str | None = None) -> list[dict[str, Any]]:
-        return [self._conflict_summary(c, party)
-                for c in self.store.list_conflicts(party=party, status=status)]
+    def conflicts(self, party: str, status: str | None = None,
+                  window: Window = EVERYWHERE) -> list[dict[str, Any]]:
+        """The caller's conflicts; ``window`` keeps those where both activities' extents
+        meet it (a conflict lies where the two activities come together)."""
+        rows = self.store.list_conflicts(party=party, status=status)
+        if window != EVERYWHERE:
+            ext = self.store.owner_extents(sorted({o for c in rows
+                                                   for o in (c.owner_a, c.owner_b)}))
+            rows = [c for c in rows if all(o in ext and window.meets(*ext[o])
+                                           for o in (c.owner_a, c.owner_b))]
+        return [self._conflict_summary(c, party) for c in rows]
+
+    def airspace(self, party: str, window: Window) -> dict[str, Any]:
+        """Everything the caller may see in a window, as GeoJSON: its own activities
+        and zones, the zones that apply to it, and its conflicts' counterpart volumes."""
+        feats: list[dict[str, Any]] = []
+
+        def add(vols: VolumeSet, keep: list[int], props: dict[str, Any],
+                with_id: bool) -> None:
+            for k in keep:
+                v = volume_json(vols, k, with_id=with_id)
+                geometry = v.pop("geometry")
+                feats.append({"type": "Feature", "geometry": geometry,
+                              "properties": {**props, **v}})
+
+        def inside(vols: VolumeSet) -> list[int]:
+            b = vols.bounds.tolist()
+            return [k for k in range(len(vols)) if window.meets(
+                b[k][0], b[k][1], b[k][2], b[k][3], int(vols.t0[k]), int(vols.t1[k]))]
+
+        for zone in (False, True):
+            owners = [r for r in self.store.list_owners(party=party, zone=zone)
+                      if r.state != "cancelled"]
+            for r in owners:
+                vols = self.store.volumes_of([r.id], zone=zone).volumes
+                add(vols, inside(vols), {"role": "own-zone" if zone else "own-activity",
+                                         "activity": r.ext_id, "kind": r.kind,
+                                         "state": r.state}, True)
+        for r in self.store.list_owners(party=None, zone=True):
+            applies = (r.party != party) if r.applies_to is None else party in r.applies_to
+            if r.state == "cancelled" or not applies or r.party == party:
+                continue
+            vols = self.store.volumes_of([r.id], zone=True).volumes
+            add(vols, inside(vols), {"role": "zone", "party": r.party, "zone": r.ext_id,
+                                     "restriction": r.restriction}, False)
+        for c in self.store.list_conflicts(party=party, status="open"):
+            their = self.conflict(party, c.id)["counterpart"]
+            for v in their["volumes"]:
+                b = _geometry_bounds(v["geometry"], v.get("radius_m", 0.0))
+                t0, t1 = parse_instant(v["time_start"]), parse_instant(v["time_end"])
+                if window.meets(*b, t0, t1):
+                    feats.append({"type": "Feature", "geometry": v["geometry"],
+                                  "properties": {"role": "counterpart", "conflict": c.id,
+                                                 "party": their["party"],
+                                                 "kind": their["kind"],
+                                                 **{k: x for k, x in v.items()
+                                                    if k != "geometry"}}})
+        return {"type": "FeatureCollection", "features": feats}
 
     def conflict(self, party: str, conflict_id: int) -> dict[str, Any]:
         """One conflict of the caller's, with the counterpart's conflicting volumes."""
@@ -111,6 +196,20 @@ class Disclosure:
             "volume_pairs": len(c.pairs),
             "min_horizontal_m": min(p["horizontal_m"] for p in c.pairs),
         }
+
+
+def _geometry_bounds(geometry: dict[str, Any], radius_m: float
+                     ) -> tuple[float, float, float, float]:
+    """A GeoJSON footprint's box, generously covering a circle's radius."""
+    if geometry["type"] == "Point":
+        x, y = geometry["coordinates"][:2]
+        b = expand_bounds(np.array([[x, y, x, y]], dtype=np.float64), radius_m)[0]
+        return float(b[0]), float(b[1]), float(b[2]), float(b[3])
+    xs = [p[0] for p in geometry["coordinates"][0]]
+    ys = [p[1] for p in geometry["coordinates"][0]]
+    if max(xs) - min(xs) > 180:  # across the antimeridian: unwrap
+        xs = [x + 360 if x < 0 else x for x in xs]
+    return min(xs), min(ys), max(xs), max(ys)
 
 
 def owner_json(row: ActivityRow, notes: str | None = None, contact: str | None = None,

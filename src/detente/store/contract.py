@@ -62,6 +62,8 @@ class ConflictRow:
     opened_at: str
     updated_at: str
     pairs: list[dict[str, Any]]
+    owner_a: int = 0  # the activities' store ids
+    owner_b: int = 0
 
 
 class Store(Protocol):
@@ -144,3 +146,8 @@ class Store(Protocol):
     def set_details(self, owner_id: int, notes: str | None, contact: str | None) -> None: ...
 
     def details(self, owner_id: int) -> tuple[str | None, str | None]: ...
+
+    def owner_extents(self, owner_ids: Sequence[int]
+                      ) -> dict[int, tuple[float, float, float, float, int, int]]:
+        """Per owner: (min lon, min lat, max lon, max lat, start ns, end ns) of its
+        volumes (longitudes unwrapped)."""

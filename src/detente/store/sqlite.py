@@ -179,6 +179,19 @@ class SQLiteStore:
                               (owner_id,)).fetchone()
         return (r[0], r[1]) if r else (None, None)
 
+    def owner_extents(self, owner_ids: Sequence[int]
+                      ) -> dict[int, tuple[float, float, float, float, int, int]]:
+        out: dict[int, tuple[float, float, float, float, int, int]] = {}
+        ids = list(owner_ids)
+        for k in range(0, len(ids), 500):
+            part = ids[k:k + 500]
+            for r in self.conn.execute(
+                    "SELECT owner_id, min(minx), min(miny), max(maxx), max(maxy), min(t0), "
+                    f"max(t1) FROM volumes WHERE owner_id IN ({','.join('?' * len(part))}) "
+                    "GROUP BY owner_id", part):
+                out[r[0]] = tuple(r[1:])
+        return out
+
     def _require(self) -> None:
         if not self.is_initialised():
             raise DetenteError(
@@ -464,7 +477,8 @@ class SQLiteStore:
     def list_conflicts(self, *, party: str | None, status: str | None) -> list[ConflictRow]:
         self._require()
         sql = ("SELECT c.id, a.ext_id, a.party, b.ext_id, b.party, c.status, c.opened_at, "
-               "c.updated_at, c.pairs FROM conflicts c JOIN owners a ON a.id = c.activity_a "
+               "c.updated_at, c.pairs, a.id, b.id FROM conflicts c "
+               "JOIN owners a ON a.id = c.activity_a "
                "JOIN owners b ON b.id = c.activity_b WHERE 1=1")
         args: list[Any] = []
         if party is not None:
@@ -473,7 +487,8 @@ class SQLiteStore:
         if status is not None:
             sql += " AND c.status=?"
             args.append(status)
-        return [ConflictRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], orjson.loads(r[8]))
+        return [ConflictRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], orjson.loads(r[8]),
+                            r[9], r[10])
                 for r in self.conn.execute(sql + " ORDER BY c.id", args)]
 
     def list_violations(self, *, party: str | None) -> list[dict[str, Any]]:
