@@ -84,6 +84,9 @@ def world(server) -> dict[str, Any]:
                                             contact="B ops desk"))
     assert r.status_code == 201, r.text
     assert len(r.json()["conflicts"]) == 1
+    caused = r.json()["conflicts"][0]
+    assert caused["counterpart_party"] == "A" and caused["activity"] == "b-1"
+    assert "a-1" not in str(r.json())  # A's ids stay A's
     r = c.post("/activities", json=activity("c-1", (50.0, 50.0)))
     assert r.status_code == 201, r.text
     zone = {"id": "a-zone", "restriction": "notify",
@@ -353,3 +356,22 @@ def test_openapi_conformance(server, world) -> None:
 
         run()
     assert calls >= 10 * SCHEMATHESIS_EXAMPLES
+
+
+def test_concurrent_submissions_all_land_and_see_each_other(server) -> None:
+    """16 simultaneous requests from two parties at one spot: every one is stored, and
+    every A-B pair is a conflict (no two submissions slip past each other)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def submit(k: int) -> int:
+        who = "A" if k % 2 else "B"
+        with client(server, who) as http:
+            return http.post("/activities", json=activity(f"race-{who}-{k}",
+                                                          (-120.0, 40.0))).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(submit, range(16)))
+    assert codes == [201] * 16
+    b = client(server, "B")
+    race = [c for c in b.get("/conflicts").json() if c["activity"].startswith("race-")]
+    assert len(race) == 8 * 8

@@ -1,14 +1,14 @@
 """The HTTP API: an application factory over one database.
 
-Settings are passed in (nothing is read at import time). Each worker thread gets its
-own store connection; writes serialise on the database's write lock, exactly as two
-CLI processes would.
+Settings are passed in (nothing is read at import time). Each request borrows a store
+connection from a pool for its duration; writes serialise on the database's write
+lock, exactly as two CLI processes would.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Awaitable, Callable, MutableMapping
+import queue
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +46,22 @@ class Services:
         self.parties = Parties(self.store)
 
 
-class _PerThread(threading.local):
-    services: Services | None = None
+class _Pool:
+    """Store connections lent to one request at a time (FastAPI may run a request's
+    dependencies and its endpoint on different threads, so per-thread is not enough)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.idle: queue.SimpleQueue[Services] = queue.SimpleQueue()
+
+    def acquire(self) -> Services:
+        try:
+            return self.idle.get_nowait()
+        except queue.Empty:
+            return Services(self.settings)
+
+    def release(self, services: Services) -> None:
+        self.idle.put(services)
 
 
 class LimitBody:
@@ -99,14 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
-    local = _PerThread()
-
-    def services() -> Services:
-        if local.services is None:
-            local.services = Services(settings)
-        return local.services
-
-    app.state.services = services
+    app.state.pool = _Pool(settings)
     problems.install(app)
     app.add_middleware(LimitBody, limit=settings.max_body_bytes)
     for module in (routes_plans, routes_conflicts, routes_admin):
@@ -120,15 +127,20 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services()
-    return services
+def get_services(request: Request) -> Iterator[Services]:
+    """This request's use cases, on a connection no other request holds meanwhile."""
+    pool: _Pool = request.app.state.pool
+    services = pool.acquire()
+    try:
+        yield services
+    finally:
+        pool.release(services)
 
 
-def principal(request: Request,
+def principal(services: Services = Depends(get_services),
               creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
     token = creds.credentials if creds is not None else None
-    return get_services(request).parties.authenticate(token)
+    return services.parties.authenticate(token)
 
 
 def party(who: Principal = Depends(principal)) -> str:

@@ -52,8 +52,7 @@ def _result(caller: str, result: SubmitResult, services: Services, ext_id: str,
             zone: bool) -> dict[str, Any]:
     out = services.disclosure.own(caller, ext_id, zone=zone)
     return {"activity" if not zone else "zone": out,
-            "conflicts": [services.disclosure.conflict(caller, c["id"])
-                          for c in result.conflicts],
+            "conflicts": services.disclosure.caused(caller, result.conflicts),
             "zones": result.violations,
             "resolved_conflicts": result.resolved}
 

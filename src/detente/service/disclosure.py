@@ -186,6 +186,19 @@ class Disclosure:
         return out
 
     @staticmethod
+    def caused(party: str, conflicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Summaries of the conflicts a submission caused (from its result, no reads)."""
+        out = []
+        for c in conflicts:
+            mine_is_a = c["party_a"] == party
+            out.append({"id": c["id"], "status": "open",
+                        "activity": c["activity_a"] if mine_is_a else c["activity_b"],
+                        "counterpart_party": c["party_b"] if mine_is_a else c["party_a"],
+                        "volume_pairs": len(c["pairs"]),
+                        "min_horizontal_m": min(p["horizontal_m"] for p in c["pairs"])})
+        return out
+
+    @staticmethod
     def _conflict_summary(c: ConflictRow, party: str) -> dict[str, Any]:
         mine_is_a = c.party_a == party
         return {

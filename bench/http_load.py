@@ -1,0 +1,108 @@
+"""HTTP workload: activities submitted with detection over loopback, against a
+populated store, by a bounded load generator (fixed concurrency, fixed count).
+
+The server is ``detente serve`` in its own process; the generator runs asyncio +
+httpx in this one. Both share the machine's cores, so the figures are a floor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from detente.service.parties import Parties
+from detente.store.sqlite import SQLiteStore
+
+HOT = (13.15, 11.85)  # the Sahel theatre's centre: the densest stored traffic
+
+
+def _volume(rng: random.Random, overlapping: bool) -> dict[str, Any]:
+    if overlapping:
+        x, y = HOT[0] + rng.uniform(-0.02, 0.02), HOT[1] + rng.uniform(-0.02, 0.02)
+        day, hour = 5, 10
+    else:
+        x, y = rng.uniform(-170, 170), rng.uniform(-60, 65)
+        day, hour = rng.randrange(1, 8), rng.randrange(0, 23)
+    d = 0.005
+    ring = [[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]]
+    return {"geometry": {"type": "Polygon", "coordinates": [ring]},
+            "alt_lower_m": 0, "alt_upper_m": 120,
+            "time_start": f"2026-06-{day:02d}T{hour:02d}:00:00Z",
+            "time_end": f"2026-06-{day:02d}T{hour:02d}:40:00Z"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _load(url: str, tokens: list[str], requests: int, concurrency: int,
+                overlapping: bool, tag: str) -> tuple[list[float], int, float]:
+    rng = random.Random(11 if overlapping else 12)
+    bodies = [{"id": f"{tag}-{k}", "kind": "drone", "volumes": [_volume(rng, overlapping)]}
+              for k in range(requests)]
+    latencies: list[float] = []
+    errors = 0
+    gate = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+        async def one(k: int) -> None:
+            nonlocal errors
+            async with gate:
+                t = time.perf_counter()
+                r = await http.post("/v1/activities", json=bodies[k], headers={
+                    "Authorization": f"Bearer {tokens[k % len(tokens)]}"})
+                latencies.append(time.perf_counter() - t)
+                errors += r.status_code != 201
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(k) for k in range(requests)))
+        wall = time.perf_counter() - t0
+    return latencies, errors, wall
+
+
+def http_workload(db: Path, n_stored: int, requests: int, concurrency: int = 16
+                  ) -> dict[str, Any]:
+    """Submissions/s and latency percentiles for spread-out and overlapping traffic."""
+    store = SQLiteStore(str(db))
+    parties = Parties(store)
+    tokens = [parties.add(f"load-party-{k}")[1] for k in range(8)]
+    store.close()
+    exe = shutil.which("detente", path=str(Path(sys.executable).parent)) or "detente"
+    port = _free_port()
+    server = subprocess.Popen([exe, "serve", "--db", str(db), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(url + "/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("detente serve did not start") from None
+                time.sleep(0.1)
+        out: dict[str, Any] = {"n": n_stored, "requests": requests,
+                               "concurrency": concurrency}
+        for shape in ("spread", "overlapping"):
+            lat, errors, wall = asyncio.run(_load(url, tokens, requests, concurrency,
+                                                  shape == "overlapping", shape))
+            ms = np.percentile(lat, [50, 95, 99]) * 1e3
+            out[shape] = {"rate": requests / wall, "p50": float(ms[0]), "p95": float(ms[1]),
+                          "p99": float(ms[2]), "errors": errors}
+        return out
+    finally:
+        server.terminate()
+        server.wait(10)
