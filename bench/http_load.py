@@ -77,7 +77,10 @@ def http_workload(db: Path, n_stored: int, requests: int, concurrency: int = 16
     """Submissions/s and latency percentiles for spread-out and overlapping traffic."""
     store = SQLiteStore(str(db))
     parties = Parties(store)
-    tokens = [parties.add(f"load-party-{k}")[1] for k in range(8)]
+    tokens = []
+    for k in range(8):
+        name = f"load-party-{k}"
+        tokens.append(parties.rotate(name) if store.find_party(name) else parties.add(name)[1])
     store.close()
     exe = shutil.which("detente", path=str(Path(sys.executable).parent)) or "detente"
     port = _free_port()
@@ -98,7 +101,8 @@ def http_workload(db: Path, n_stored: int, requests: int, concurrency: int = 16
                                "concurrency": concurrency}
         for shape in ("spread", "overlapping"):
             lat, errors, wall = asyncio.run(_load(url, tokens, requests, concurrency,
-                                                  shape == "overlapping", shape))
+                                                  shape == "overlapping",
+                                                  f"{shape}-c{concurrency}"))
             ms = np.percentile(lat, [50, 95, 99]) * 1e3
             out[shape] = {"rate": requests / wall, "p50": float(ms[0]), "p95": float(ms[1]),
                           "p99": float(ms[2]), "errors": errors}
