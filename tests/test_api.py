@@ -375,3 +375,37 @@ def test_concurrent_submissions_all_land_and_see_each_other(server) -> None:
     b = client(server, "B")
     race = [c for c in b.get("/conflicts").json() if c["activity"].startswith("race-")]
     assert len(race) == 8 * 8
+
+
+def test_remote_cli_commands_use_the_server(server, world, tmp_path) -> None:
+    """`detente remote ...` through the real console script, token from the environment."""
+    import json
+    import os
+    import subprocess
+
+    from .conftest import detente_exe
+
+    env = {**os.environ, "DETENTE_URL": server["url"], "DETENTE_TOKEN": server["tokens"]["C"]}
+    feats = [{"type": "Feature", "id": f"leg{k}", "geometry": square(13.12, 11.82),
+              "properties": {"activity": "c-remote", "kind": "drone", "alt_lower_m": 0,
+                             "alt_upper_m": 100, "time_start": T0, "time_end": T1}}
+             for k in range(2)]
+    path = tmp_path / "c.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*detente_exe(), "remote", *args], env=env, text=True,
+                              capture_output=True, timeout=60)
+
+    made = run("submit", str(path), "--json")
+    assert made.returncode == 0, made.stderr
+    first = json.loads(made.stdout)[0]
+    assert first["activity"]["version"] == 1 and first["conflicts"]  # meets A's and B's
+    again = json.loads(run("submit", str(path), "--json").stdout)[0]
+    assert again["activity"]["version"] == 2  # the second time replaces it
+    listed = json.loads(run("conflicts", "--json").stdout)
+    assert {c["counterpart_party"] for c in listed} >= {"A", "B"}
+    one = json.loads(run("conflict", str(listed[0]["id"])).stdout)
+    assert one["counterpart"]["volumes"]
+    bad = run("conflicts", "--token", "dt_nope")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and "token" in bad.stderr

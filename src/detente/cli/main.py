@@ -366,9 +366,11 @@ def export(
 
 
 def _register_server_commands() -> None:
+    from .remote import remote_app
     from .server import demo, party_app, serve
 
     app.add_typer(party_app, name="party")
+    app.add_typer(remote_app, name="remote")
     app.command()(serve)
     app.command()(demo)
 
