@@ -31,8 +31,9 @@ app = typer.Typer(
         "Each party declares activities as 4D volumes (footprint x altitude band x time "
         "window) and red lines; detente finds every pair of volumes of different parties "
         "closer than the separation minima, and every entry into a red line.\n\n"
-        "Start with 'detente check examples/maiduguri.geojson' (stateless), or "
-        "'detente init' then 'detente submit FILE --party NAME' to keep a database."
+        "Start with 'detente demo' (a served demo with four parties), 'detente check "
+        "examples/maiduguri.geojson' (stateless), or 'detente init' then 'detente submit "
+        "FILE --party NAME' to keep a database."
     ),
     no_args_is_help=True,
     add_completion=False,

@@ -228,7 +228,8 @@ class Deconfliction:
         st = self.store
         if len(query) == 0:
             return StoredVolumes(VolumeSet.empty(), np.empty(0, np.int64), np.empty(0, np.int64))
-        if len(query) >= max(1_000, st.live_count(zone=zone) * BULK_RATIO):
+        # (a small query never counts the store: that count scans every live volume)
+        if len(query) >= 1_000 and len(query) >= st.live_count(zone=zone) * BULK_RATIO:
             return st.live_volumes(zone=zone)
         stored, _, _ = st.candidates(query, widen, zone=zone)
         return stored
