@@ -150,6 +150,27 @@ def test_another_partys_objects_answer_404_and_stay_unchanged(server, world, met
         assert a.get(view).json() == before
 
 
+# Admin routes as a party: legitimately visible, not allowed (403), and nothing changes.
+ADMIN_ONLY = [
+    ("GET", "/parties", None),
+    ("POST", "/parties", {"name": "Zulu"}),
+    ("POST", "/parties/A/token", None),
+    ("DELETE", "/parties/A/token", None),
+    ("PUT", "/minima", {"default": {"horizontal_m": 1.0}}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_ONLY)
+def test_admin_routes_refuse_parties_and_change_nothing(server, world, method, path,
+                                                        body) -> None:
+    a, b, admin = client(server, "A"), client(server, "B"), client(server, "admin")
+    parties, minima = admin.get("/parties").json(), a.get("/minima").json()
+    r = b.request(method, path, json=body)
+    assert r.status_code == 403 and r.json()["type"].endswith("/forbidden")
+    assert admin.get("/parties").json() == parties and a.get("/minima").json() == minima
+    assert a.get("/activities").status_code == 200  # A's token was not revoked
+
+
 def test_a_third_party_never_sees_the_conflict(server, world) -> None:
     c = client(server, "C")
     assert c.get("/conflicts").json() == []
