@@ -8,6 +8,7 @@ lock, exactly as two CLI processes would.
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ class Settings:
     db: str
     max_body_bytes: int = 5_000_000
     parallel: Parallel = map
+    workers: int = 2  # requests served at once (the others queue): about the core count
 
 
 class Services:
@@ -53,15 +55,25 @@ class _Pool:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.idle: queue.SimpleQueue[Services] = queue.SimpleQueue()
+        # At most this many requests work at once; the rest wait here. Sixteen threads
+        # all running Python starve the one holding the write lock of the GIL (measured:
+        # p50 657 ms at 16 concurrent overlapping submissions, 17 ms one at a time).
+        self.active = threading.BoundedSemaphore(settings.workers)
 
     def acquire(self) -> Services:
+        self.active.acquire()
         try:
-            return self.idle.get_nowait()
-        except queue.Empty:
-            return Services(self.settings)
+            try:
+                return self.idle.get_nowait()
+            except queue.Empty:
+                return Services(self.settings)
+        except BaseException:
+            self.active.release()
+            raise
 
     def release(self, services: Services) -> None:
         self.idle.put(services)
+        self.active.release()
 
 
 class LimitBody:

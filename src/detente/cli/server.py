@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -90,7 +91,7 @@ def serve(
     svc = _open(db)
     svc.minima()  # refuses a missing or foreign database before listening
     path = svc.store.path
-    app = create_app(Settings(db=path, parallel=_parallel()))
+    app = create_app(Settings(db=path, parallel=_parallel(), workers=os.cpu_count() or 1))
     err.print(f"detente API on http://{host}:{port}/v1 (docs: http://{host}:{port}/docs)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
