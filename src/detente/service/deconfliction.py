@@ -53,10 +53,9 @@ class SubmitResult:
                 "resolved": self.resolved}
 
 
-def _check_versions(versions: Mapping[str, int | None],
-                    groups: Mapping[tuple[str, str], Any],
+def _check_versions(versions: Mapping[str, int | None], keys: list[tuple[str, str]],
                     existing: Mapping[tuple[str, str], ActivityRow]) -> None:
-    for key in groups:
+    for key in keys:
         if key[1] not in versions:
             continue
         want = versions[key[1]]
@@ -72,11 +71,16 @@ def _check_versions(versions: Mapping[str, int | None],
                                "again, then replace it")
 
 
-def _group_index(vols: VolumeSet) -> dict[tuple[str, str], np.ndarray]:
-    out: dict[tuple[str, str], list[int]] = {}
-    for i, key in enumerate(zip(vols.party.tolist(), vols.activity.tolist(), strict=True)):
-        out.setdefault(key, []).append(i)
-    return {k: np.asarray(v, dtype=np.intp) for k, v in out.items()}
+def _group_index(vols: VolumeSet) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
+    """The distinct (party, activity) keys in order of appearance, each volume's key
+    number, and each key's first volume."""
+    seen: dict[tuple[str, str], int] = {}
+    code = np.fromiter((seen.setdefault(k, len(seen)) for k in zip(
+        vols.party.tolist(), vols.activity.tolist(), strict=True)), dtype=np.intp,
+        count=len(vols))
+    first = np.full(len(seen), len(vols), dtype=np.intp)
+    np.minimum.at(first, code, np.arange(len(vols)))
+    return list(seen), code, first
 
 
 class Deconfliction:
@@ -131,21 +135,27 @@ class Deconfliction:
             act_owner = np.zeros(len(acts), dtype=np.int64)
             zone_owner = np.zeros(len(zones), dtype=np.int64)
             say("storing")
+            owners_of: list[dict[tuple[str, str], int]] = []
             for vols, owner_col, is_zone in ((acts, act_owner, False), (zones, zone_owner, True)):
-                groups = _group_index(vols)
-                existing = st.find_owners(list(groups), zone=is_zone)
+                keys, code, first = _group_index(vols)
+                existing = st.find_owners(keys, zone=is_zone)
                 if versions:
-                    _check_versions(versions, groups, existing)
-                fresh = [k for k in groups if k not in existing]
-                described = {k: (vols.kind[int(idx[0])], vols.restriction[int(idx[0])],
-                                 vols.applies_to[int(idx[0])]) for k, idx in groups.items()}
+                    _check_versions(versions, keys, existing)
+                fresh = [k for k in keys if k not in existing]
+                described = dict(zip(keys, zip(vols.kind[first].tolist(),
+                                               vols.restriction[first].tolist(),
+                                               vols.applies_to[first].tolist(), strict=True),
+                                     strict=True))
                 new_ids = st.create_owners([(*k, *described[k]) for k in fresh], zone=is_zone,
                                            now=now)
-                st.replace_owners([(existing[k].id, *described[k]) for k in groups
+                st.replace_owners([(existing[k].id, *described[k]) for k in keys
                                    if k in existing], zone=is_zone, now=now)
                 ids = dict(zip(fresh, new_ids, strict=True))
-                for k, idx in groups.items():
-                    owner_col[idx] = existing[k].id if k in existing else ids[k]
+                owner = {k: existing[k].id if k in existing else ids[k] for k in keys}
+                owner_col[:] = np.fromiter((owner[k] for k in keys), dtype=np.int64,
+                                           count=len(keys))[code]
+                owners_of.append(owner)
+                for k in keys:
                     named = result.zones if is_zone else (
                         result.replaced if k in existing else result.created)
                     named.append(k[1])
@@ -170,10 +180,11 @@ class Deconfliction:
                               "override is recorded against the zone).")
 
             say("storing")
-            for owner_col, vols in ((act_owner, acts), (zone_owner, zones)):
-                for k, idx in _group_index(vols).items():
-                    if details and k[1] in details:
-                        st.set_details(int(owner_col[int(idx[0])]), *details[k[1]])
+            if details:
+                for owner in owners_of:
+                    for k, owner_id in owner.items():
+                        if k[1] in details:
+                            st.set_details(owner_id, *details[k[1]])
             st.insert_volumes(act_owner, acts, zone=False)
             st.insert_volumes(zone_owner, zones, zone=True)
             cids = st.upsert_conflicts([(oa, ob, info["pairs"]) for (oa, ob), info
