@@ -26,9 +26,10 @@ from detente.store.sqlite import SQLiteStore
 HOT = (13.15, 11.85)  # the Sahel theatre's centre: the densest stored traffic
 
 
-def _volume(rng: random.Random, overlapping: bool) -> dict[str, Any]:
-    if overlapping:
-        x, y = HOT[0] + rng.uniform(-0.02, 0.02), HOT[1] + rng.uniform(-0.02, 0.02)
+def _volume(rng: random.Random, overlapping: bool, spot: int = 0) -> dict[str, Any]:
+    if overlapping:  # each run its own spot, so earlier runs' piles do not count
+        x = HOT[0] + 0.2 * spot + rng.uniform(-0.02, 0.02)
+        y = HOT[1] + rng.uniform(-0.02, 0.02)
         day, hour = 5, 10
     else:
         x, y = rng.uniform(-170, 170), rng.uniform(-60, 65)
@@ -50,8 +51,8 @@ def _free_port() -> int:
 async def _load(url: str, tokens: list[str], requests: int, concurrency: int,
                 overlapping: bool, tag: str) -> tuple[list[float], int, float]:
     rng = random.Random(11 if overlapping else 12)
-    bodies = [{"id": f"{tag}-{k}", "kind": "drone", "volumes": [_volume(rng, overlapping)]}
-              for k in range(requests)]
+    bodies = [{"id": f"{tag}-{k}", "kind": "drone",
+               "volumes": [_volume(rng, overlapping, concurrency)]} for k in range(requests)]
     latencies: list[float] = []
     errors = 0
     gate = asyncio.Semaphore(concurrency)
