@@ -104,6 +104,7 @@ class SQLiteStore:
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self._in_write = False
+        self._checked = False
 
     def close(self) -> None:
         self.conn.close()
@@ -210,6 +211,10 @@ class SQLiteStore:
         return out
 
     def _require(self) -> None:
+        """Refuse a file that is not a detente database of this schema (checked once per
+        connection: a database does not change its schema under a running process)."""
+        if self._checked:
+            return
         if not self.is_initialised():
             raise DetenteError(
                 f"{self.path} is not a detente database: run 'detente init --db {self.path}'")
@@ -219,6 +224,7 @@ class SQLiteStore:
                 f"{self.path} was made by another version of detente (schema "
                 f"{row[0] if row else '?'}, this one reads {SCHEMA_VERSION}): export it with "
                 "that version and submit the export to a new database")
+        self._checked = True
 
     def get_minima(self) -> Minima:
         self._require()
