@@ -175,6 +175,7 @@ def test_a_third_party_never_sees_the_conflict(server, world) -> None:
     c = client(server, "C")
     assert c.get("/conflicts").json() == []
     assert c.get(f"/conflicts/{world['conflict']}").status_code == 404
+    assert c.get(f"/conflicts/{10**30}").status_code == 404  # beyond SQLite's integers
     assert c.get("/activities").json()[0]["id"] == "c-1"
     assert [x["id"] for x in c.get("/activities").json()] == ["c-1"]
 

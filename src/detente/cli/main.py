@@ -275,7 +275,8 @@ def conflicts(
     if status not in (None, "open", "resolved"):
         raise InputError("must be 'open' or 'resolved'", field="--status")
     svc = _open(db)
-    rows = [r.__dict__ for r in svc.store.list_conflicts(party=party, status=status)]
+    rows = [{k: v for k, v in r.__dict__.items() if k not in ("owner_a", "owner_b")}
+            for r in svc.store.list_conflicts(party=party, status=status)]
     if as_json:
         print_json(rows)
     elif rows:

@@ -133,7 +133,7 @@ class Disclosure:
             add(vols, inside(vols), {"role": "zone", "party": r.party, "zone": r.ext_id,
                                      "restriction": r.restriction}, False)
         for c in self.store.list_conflicts(party=party, status="open"):
-            their = self.conflict(party, c.id)["counterpart"]
+            their = self._conflict_view(c, party)["counterpart"]
             for v in their["volumes"]:
                 b = _geometry_bounds(v["geometry"], v.get("radius_m", 0.0))
                 t0, t1 = parse_instant(v["time_start"]), parse_instant(v["time_end"])
@@ -148,11 +148,12 @@ class Disclosure:
 
     def conflict(self, party: str, conflict_id: int) -> dict[str, Any]:
         """One conflict of the caller's, with the counterpart's conflicting volumes."""
-        found = [c for c in self.store.list_conflicts(party=party, status=None)
-                 if c.id == conflict_id]
+        found = self.store.list_conflicts(party=party, status=None, conflict_id=conflict_id)
         if not found:
             raise NotFound(f"no conflict {conflict_id}")
-        c = found[0]
+        return self._conflict_view(found[0], party)
+
+    def _conflict_view(self, c: ConflictRow, party: str) -> dict[str, Any]:
         out = self._conflict_summary(c, party)
         mine_is_a = c.party_a == party
         their_party = c.party_b if mine_is_a else c.party_a

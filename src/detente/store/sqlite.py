@@ -105,6 +105,7 @@ class SQLiteStore:
         self.conn.execute("PRAGMA foreign_keys=ON")
         self._in_write = False
         self._checked = False
+        self._writers = _writer_lock(path)  # shared by this process's stores of the file
 
     def close(self) -> None:
         self.conn.close()
@@ -135,7 +136,7 @@ class SQLiteStore:
         if self._in_write:
             yield
             return
-        with _writer_lock(self.path):
+        with self._writers:
             self.conn.execute("BEGIN IMMEDIATE")
             self._in_write = True
             try:
@@ -497,7 +498,8 @@ class SQLiteStore:
             args.append(party)
         return [self._owner_row(r) for r in self.conn.execute(sql + " ORDER BY o.id", args)]
 
-    def list_conflicts(self, *, party: str | None, status: str | None) -> list[ConflictRow]:
+    def list_conflicts(self, *, party: str | None, status: str | None,
+                       conflict_id: int | None = None) -> list[ConflictRow]:
         self._require()
         sql = ("SELECT c.id, a.ext_id, a.party, b.ext_id, b.party, c.status, c.opened_at, "
                "c.updated_at, c.pairs, a.id, b.id FROM conflicts c "
@@ -510,6 +512,11 @@ class SQLiteStore:
         if status is not None:
             sql += " AND c.status=?"
             args.append(status)
+        if conflict_id is not None:
+            if not 0 < conflict_id < 2**63:  # beyond SQLite's integers: no such row
+                return []
+            sql += " AND c.id=?"
+            args.append(conflict_id)
         return [ConflictRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], orjson.loads(r[8]),
                             r[9], r[10])
                 for r in self.conn.execute(sql + " ORDER BY c.id", args)]
