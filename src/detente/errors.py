@@ -1,7 +1,9 @@
 """The one exception root of detente.
 
 Adapters map these classes to HTTP status codes and CLI exit codes, each in one
-place (``detente.cli.main`` for exit codes, ``detente.api.problems`` for HTTP).
+place (``detente.cli.main`` for exit codes, ``detente.api.problems`` for HTTP). Each
+class's ``kind`` names it on the wire (the RFC 9457 problem type), so the HTTP
+client turns a problem back into the same class.
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ from __future__ import annotations
 class DetenteError(Exception):
     """Root of every error detente raises on purpose."""
 
+    kind = "bad-request"
+
 
 class InputError(DetenteError):
     """Bad input: names the item, the field and the reason. Nothing was changed."""
+
+    kind = "invalid-input"
 
     def __init__(self, reason: str, *, item: str | None = None, field: str | None = None):
         self.item = item
@@ -30,26 +36,40 @@ class InputError(DetenteError):
 class NotFound(DetenteError):
     """The object does not exist, or the caller may not see it (never say which)."""
 
+    kind = "not-found"
+
 
 class Refused(DetenteError):
     """The request was valid but the rules refuse it (for example a prohibited zone)."""
+
+    kind = "refused"
 
 
 class AlreadyExists(DetenteError):
     """A create named an object that exists already (replace it instead)."""
 
+    kind = "already-exists"
+
 
 class Unauthorized(DetenteError):
     """No valid credentials: a missing, unknown or revoked token."""
+
+    kind = "unauthorized"
 
 
 class Forbidden(DetenteError):
     """Valid credentials, but the action needs another role (e.g. admin)."""
 
+    kind = "forbidden"
+
 
 class PreconditionRequired(DetenteError):
     """A replace must name the version it replaces (If-Match or a version field)."""
 
+    kind = "precondition-required"
+
 
 class StaleVersion(DetenteError):
     """A replace named a version that is no longer current."""
+
+    kind = "stale-version"

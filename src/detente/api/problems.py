@@ -32,17 +32,17 @@ from ..errors import (
 
 log = logging.getLogger("detente.api")
 
-# (status, problem type slug, title), most specific class first.
-STATUS: list[tuple[type[DetenteError], int, str, str]] = [
-    (Unauthorized, 401, "unauthorized", "Missing or invalid credentials"),
-    (Forbidden, 403, "forbidden", "Not allowed for this role"),
-    (NotFound, 404, "not-found", "Not found"),
-    (AlreadyExists, 409, "already-exists", "Exists already"),
-    (Refused, 409, "refused", "Refused by the rules"),
-    (StaleVersion, 412, "stale-version", "Version precondition failed"),
-    (PreconditionRequired, 428, "precondition-required", "A version precondition is needed"),
-    (InputError, 422, "invalid-input", "Invalid input"),
-    (DetenteError, 400, "bad-request", "Bad request"),
+# (class, status, title), most specific class first; the problem type is the class's kind.
+STATUS: list[tuple[type[DetenteError], int, str]] = [
+    (Unauthorized, 401, "Missing or invalid credentials"),
+    (Forbidden, 403, "Not allowed for this role"),
+    (NotFound, 404, "Not found"),
+    (AlreadyExists, 409, "Exists already"),
+    (Refused, 409, "Refused by the rules"),
+    (StaleVersion, 412, "Version precondition failed"),
+    (PreconditionRequired, 428, "A version precondition is needed"),
+    (InputError, 422, "Invalid input"),
+    (DetenteError, 400, "Bad request"),
 ]
 TYPE_BASE = "https://detente.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -61,7 +61,7 @@ class Problem(BaseModel):
 
 def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for these error statuses (problem details)."""
-    titles = {status: title for _, status, _, title in STATUS}
+    titles = {status: title for _, status, title in STATUS}
     titles[413] = "Request body too large"
     return {status: {"model": Problem, "description": titles.get(status, "Error"),
                      "content": {MEDIA_TYPE: {}}} for status in statuses}
@@ -88,13 +88,13 @@ def _pointer(field: str) -> str:
 
 
 def detente_problem(exc: DetenteError) -> JSONResponse:
-    for cls, status, slug, title in STATUS:
+    for cls, status, title in STATUS:
         if isinstance(exc, cls):
             extra: dict[str, Any] = {}
             if isinstance(exc, InputError) and exc.field:
                 extra["errors"] = [{"pointer": _pointer(exc.field), "field": exc.field,
                                     "reason": exc.reason}]
-            return problem(status, slug, title, str(exc), **extra)
+            return problem(status, cls.kind, title, str(exc), **extra)
     raise AssertionError("DetenteError is in the table")  # pragma: no cover
 
 
@@ -113,11 +113,11 @@ def install(app: FastAPI) -> None:
             errors.append({"pointer": _pointer(field), "field": field,
                            "reason": str(e.get("msg", "invalid"))})
         detail = "; ".join(f"{x['field'] or 'body'}: {x['reason']}" for x in errors[:5])
-        return problem(422, "invalid-input", "Invalid input", detail, errors=errors)
+        return problem(422, InputError.kind, "Invalid input", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http")
+        slug = {404: NotFound.kind, 405: "method-not-allowed"}.get(exc.status_code, "http")
         return problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
 
     @app.exception_handler(BodyTooLarge)

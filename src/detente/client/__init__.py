@@ -15,23 +15,17 @@ from typing import Any
 
 import httpx
 
-from ..errors import (
-    AlreadyExists,
-    DetenteError,
-    Forbidden,
-    InputError,
-    NotFound,
-    PreconditionRequired,
-    Refused,
-    StaleVersion,
-    Unauthorized,
-)
+from ..errors import DetenteError, InputError
 
-_BY_TYPE: dict[str, type[DetenteError]] = {
-    "unauthorized": Unauthorized, "forbidden": Forbidden, "not-found": NotFound,
-    "already-exists": AlreadyExists, "refused": Refused, "stale-version": StaleVersion,
-    "precondition-required": PreconditionRequired,
-}
+
+def _kinds(cls: type[DetenteError]) -> dict[str, type[DetenteError]]:
+    out = {cls.kind: cls}
+    for sub in cls.__subclasses__():
+        out.update(_kinds(sub))
+    return out
+
+
+_BY_KIND = _kinds(DetenteError)  # the problem type named by each error class
 
 
 class Client:
@@ -183,12 +177,12 @@ def _error(r: httpx.Response) -> DetenteError:
     except ValueError:
         body = {}
     detail = str(body.get("detail") or r.text or r.reason_phrase)
-    slug = str(body.get("type", "")).rsplit("/", 1)[-1]
-    if r.status_code in (413, 422) or slug == "invalid-input":
+    kind = str(body.get("type", "")).rsplit("/", 1)[-1]
+    if r.status_code in (413, 422) or kind == InputError.kind:
         errors = body.get("errors") or [{}]
         return InputError(str(errors[0].get("reason", detail)),
                           field=errors[0].get("field") or None)
-    cls = _BY_TYPE.get(slug)
-    if cls is not None:
+    cls = _BY_KIND.get(kind)
+    if cls is not None and cls is not DetenteError:
         return cls(detail)
     return DetenteError(f"HTTP {r.status_code}: {detail}")
