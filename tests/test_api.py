@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from detente.api import Settings, create_app
+from detente.api import Settings
 from detente.core.minima import Minima, Separation
 from detente.service.parties import Parties
 from detente.store.sqlite import SQLiteStore
 
-T0, T1 = "2026-06-01T07:00:00Z", "2026-06-01T09:00:00Z"
+from .conftest import serving
+
+T0, T1 = "2030-06-01T07:00:00Z", "2030-06-01T09:00:00Z"
 
 
 def square(x: float, y: float, d: float = 0.1) -> dict[str, Any]:
@@ -46,27 +43,6 @@ def server(tmp_path_factory) -> Iterator[dict[str, Any]]:
     store.close()
     with serving(Settings(db=db, max_body_bytes=200_000)) as url:
         yield {"url": url, "tokens": tokens}
-
-
-@contextlib.contextmanager
-def serving(settings: Settings) -> Iterator[str]:
-    """The API under uvicorn on a free loopback port, in a thread; yields its URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                       log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(10)
 
 
 def client(server: dict[str, Any], who: str | None) -> httpx.Client:
@@ -191,7 +167,7 @@ def test_airspace_shows_own_plans_applicable_zones_and_counterparts(server, worl
     assert "notes" not in str(roles["counterpart"]) and "a-1-v1" not in str(roles)
     near = b.get("/airspace", params={"bbox": "13.0,11.7,13.3,12.0"}).json()["features"]
     assert {f["properties"]["role"] for f in near} == {"own-activity", "counterpart"}
-    later = b.get("/airspace", params={"start": "2026-06-02T00:00:00Z"}).json()
+    later = b.get("/airspace", params={"start": "2030-06-02T00:00:00Z"}).json()
     assert later["features"] == []
     assert a.get("/airspace", params={"bbox": "1,2,3"}).status_code == 422
     # A's own zone is its own, not one that applies to it
@@ -203,8 +179,8 @@ def test_conflicts_filter_by_area_and_time(server, world) -> None:
     a = client(server, "A")
     assert len(a.get("/conflicts", params={"bbox": "13.0,11.7,13.3,12.0"}).json()) == 1
     assert a.get("/conflicts", params={"bbox": "100,10,101,11"}).json() == []
-    assert a.get("/conflicts", params={"end": "2026-06-01T06:00:00Z"}).json() == []
-    assert len(a.get("/conflicts", params={"start": "2026-06-01T08:00:00Z",
+    assert a.get("/conflicts", params={"end": "2030-06-01T06:00:00Z"}).json() == []
+    assert len(a.get("/conflicts", params={"start": "2030-06-01T08:00:00Z",
                                            "status": "open"}).json()) == 1
 
 
@@ -274,7 +250,7 @@ def test_bad_input_names_the_field_and_changes_nothing(server) -> None:
     a = client(server, "A")
     before = a.get("/activities").json()
     bad = activity("a-bad", (0.0, 0.0))
-    bad["volumes"][0]["time_end"] = "2026-06-01T09:00:00"  # no offset
+    bad["volumes"][0]["time_end"] = "2030-06-01T09:00:00"  # no offset
     r = a.post("/activities", json=bad)
     assert r.status_code == 422
     err = r.json()["errors"][0]

@@ -7,10 +7,13 @@ lock, exactly as two CLI processes would.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
 import threading
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -19,10 +22,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ..core.candidates import Parallel
 from ..errors import Forbidden
 from ..service import Deconfliction
+from ..service.deconfliction import utc_now
 from ..service.disclosure import Disclosure
+from ..service.hotline import Hotline
+from ..service.incidents import Incidents
+from ..service.journal import Bus
+from ..service.lifecycle import Lifecycle
+from ..service.outbox import Outbox
 from ..service.parties import Parties, Principal
 from ..store.sqlite import SQLiteStore
 from . import problems
+from .background import Dispatcher, Hub, Retry, Sweeper, run_all
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -36,24 +46,34 @@ class Settings:
     max_body_bytes: int = 5_000_000
     parallel: Parallel = map
     workers: int = 2  # requests served at once (the others queue): about the core count
+    background: bool = True  # deliver webhooks, feed event streams, sweep deadlines
+    retry: Retry = field(default_factory=Retry)
+    poll_s: float = 0.5  # how often workers look for events committed by other processes
+    sweep_s: float = 1.0
+    webhook_timeout_s: float = 10.0
 
 
 class Services:
-    """The use cases over this thread's store connection."""
+    """The use cases over one store connection."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, bus: Bus):
         self.store = SQLiteStore(settings.db)
-        self.deconfliction = Deconfliction(self.store, parallel=settings.parallel)
+        self.deconfliction = Deconfliction(self.store, parallel=settings.parallel, bus=bus)
         self.disclosure = Disclosure(self.store)
         self.parties = Parties(self.store)
+        self.lifecycle = Lifecycle(self.store, utc_now, bus)
+        self.hotline = Hotline(self.store, utc_now, bus)
+        self.incidents = Incidents(self.store, utc_now, bus)
+        self.outbox = Outbox(self.store, utc_now, bus)
 
 
 class _Pool:
     """Store connections lent to one request at a time (FastAPI may run a request's
     dependencies and its endpoint on different threads, so per-thread is not enough)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, bus: Bus):
         self.settings = settings
+        self.bus = bus
         self.idle: queue.SimpleQueue[Services] = queue.SimpleQueue()
         # At most this many requests work at once; the rest wait here. Sixteen threads
         # all running Python starve the one holding the write lock of the GIL (measured:
@@ -66,7 +86,7 @@ class _Pool:
             try:
                 return self.idle.get_nowait()
             except queue.Empty:
-                return Services(self.settings)
+                return Services(self.settings, self.bus)
         except BaseException:
             self.active.release()
             raise
@@ -110,7 +130,27 @@ bearer = HTTPBearer(auto_error=False, description="a party's or the admin's API 
 
 
 def create_app(settings: Settings) -> FastAPI:
-    from . import routes_admin, routes_conflicts, routes_plans
+    from . import routes_admin, routes_conflicts, routes_dialogue, routes_events, routes_plans
+
+    bus = Bus()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        workers: list[Any] = []
+        if settings.background:
+            app.state.hub = Hub(settings.db, bus, settings.poll_s)
+            workers = [Dispatcher(settings.db, bus, settings.retry, settings.poll_s,
+                                  settings.webhook_timeout_s), app.state.hub,
+                       Sweeper(settings.db, bus, settings.sweep_s)]
+        task = asyncio.create_task(run_all(workers))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            for w in workers:
+                w.close()
 
     app = FastAPI(
         title="detente",
@@ -124,11 +164,14 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=lifespan,
     )
-    app.state.pool = _Pool(settings)
+    app.state.pool = _Pool(settings, bus)
+    app.state.hub = None
     problems.install(app)
     app.add_middleware(LimitBody, limit=settings.max_body_bytes)
-    for module in (routes_plans, routes_conflicts, routes_admin):
+    for module in (routes_plans, routes_conflicts, routes_dialogue, routes_events,
+                   routes_admin):
         app.include_router(module.router, prefix="/v1")
 
     @app.get("/", include_in_schema=False)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
+from ..core.instants import InstantError, format_instant, parse_instant
 from ..core.minima import Minima
+from ..errors import InputError
+from ..service import audit
+from ..service.lifecycle import AckPolicy
 from ..service.parties import Principal
+from ..service.review import review
 from . import problems
 from .app import Services, admin, get_services, principal
-from .schemas import MinimaIn, PartyIn
+from .schemas import MinimaIn, PartyIn, PolicyIn
 
 router = APIRouter(tags=["administration"],
                    responses=problems.documented(401, 403, 404, 409, 413, 422))
@@ -20,16 +25,16 @@ router = APIRouter(tags=["administration"],
 def create_party(body: PartyIn, _: Principal = Depends(admin),
                  services: Services = Depends(get_services)) -> dict[str, Any]:
     """Returns the party's first API token: it is shown only this once."""
-    row, token = services.parties.add(body.name, body.contact)
-    return {"name": row.name, "contact": row.contact, "created_at": row.created_at,
-            "token": token}
+    row, token = services.parties.add(body.name, body.contact, body.escalation)
+    return {"name": row.name, "contact": row.contact, "escalation": row.escalation,
+            "created_at": row.created_at, "token": token}
 
 
 @router.get("/parties", summary="List parties (admin)")
 def list_parties(_: Principal = Depends(admin),
                  services: Services = Depends(get_services)) -> list[dict[str, Any]]:
-    return [{"name": p.name, "contact": p.contact, "created_at": p.created_at}
-            for p in services.parties.list()]
+    return [{"name": p.name, "contact": p.contact, "escalation": p.escalation,
+             "created_at": p.created_at} for p in services.parties.list()]
 
 
 @router.post("/parties/{name}/token", summary="Rotate a party's token (admin)")
@@ -56,6 +61,53 @@ def read_minima(_: Principal = Depends(principal),
 def replace_minima(body: MinimaIn, _: Principal = Depends(admin),
                    services: Services = Depends(get_services)) -> dict[str, Any]:
     minima = Minima.from_json(body.model_dump())
-    services.deconfliction.set_minima(minima)
+    services.deconfliction.set_minima(minima, actor="admin")
     out: dict[str, Any] = minima.to_json()
     return out
+
+
+@router.get("/ack-policy", summary="Acknowledgement deadlines by lead time")
+def read_policy(_: Principal = Depends(principal),
+                services: Services = Depends(get_services)) -> dict[str, Any]:
+    """A conflict starting within ``lead_s`` seconds of being found must be
+    acknowledged within ``ack_s`` (the first rule that fits), else within
+    ``otherwise_ack_s``; a party that does not is escalated."""
+    return services.lifecycle.policy().to_json()
+
+
+@router.put("/ack-policy", summary="Replace the acknowledgement policy (admin)")
+def replace_policy(body: PolicyIn, _: Principal = Depends(admin),
+                   services: Services = Depends(get_services)) -> dict[str, Any]:
+    policy = AckPolicy.from_json(body.model_dump())
+    services.lifecycle.set_policy(policy, "admin")
+    return policy.to_json()
+
+
+@router.get("/audit/verify", summary="Verify the audit log's hash chain (admin)")
+def verify_audit(_: Principal = Depends(admin),
+                 services: Services = Depends(get_services)) -> dict[str, Any]:
+    """``ok``, the entries checked, and the first broken entry with the reason."""
+    return audit.verify(services.store)
+
+
+@router.get("/audit/conflicts/{conflict_id}", summary="A conflict's timeline (admin)")
+def audit_conflict(conflict_id: int, _: Principal = Depends(admin),
+                   services: Services = Depends(get_services)) -> list[dict[str, Any]]:
+    return audit.timeline(services.store, conflict_id)
+
+
+@router.get("/review", summary="The periodic review (admin)")
+def read_review(start: str = Query(alias="from", description="RFC 3339"),
+                end: str = Query(alias="to", description="RFC 3339"),
+                _: Principal = Depends(admin),
+                services: Services = Depends(get_services)) -> dict[str, Any]:
+    """Per party: conflicts opened, acknowledged, median time to acknowledge,
+    escalations, incidents."""
+    return review(services.store, _instant(start, "from"), _instant(end, "to"))
+
+
+def _instant(text: str, name: str) -> str:
+    try:
+        return format_instant(parse_instant(text))
+    except InstantError as exc:
+        raise InputError(str(exc), field=name) from None

@@ -45,7 +45,10 @@ def window(
 
 
 @router.get("/conflicts", summary="The caller's conflicts")
-def list_conflicts(status: Literal["open", "resolved"] | None = Query(None),
+def list_conflicts(status: Literal["open", "acknowledged", "accepted", "resolved", "expired",
+                                   "live"] | None = Query(
+                       None, description="one status, or live: open, acknowledged or "
+                                         "accepted"),
                    where: Window = Depends(window), caller: str = Depends(party),
                    services: Services = Depends(get_services)) -> list[dict[str, Any]]:
     """Conflicts between one of the caller's activities and another party's; with

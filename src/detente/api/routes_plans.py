@@ -75,7 +75,7 @@ def create_activity(body: ActivityIn, response: Response, caller: str = Depends(
     """Store a new activity; the response lists the conflicts and zone entries it
     caused. An id in use answers 409 (replace it with PUT)."""
     scen = _scenario(caller, body.id, body.volumes, {"kind": body.kind}, services)
-    result = services.deconfliction.submit(scen, override=body.override,
+    result = services.deconfliction.submit(scen, override=body.override, actor=caller,
                                            versions={body.id: None},
                                            details={body.id: (body.notes, body.contact)})
     out = _result(caller, result, services, body.id, zone=False)
@@ -110,7 +110,7 @@ def replace_activity(activity_id: str, body: ActivityReplace, response: Response
                          field="id")
     version = _version(if_match, body.version)
     scen = _scenario(caller, body.id, body.volumes, {"kind": body.kind}, services)
-    result = services.deconfliction.submit(scen, override=body.override,
+    result = services.deconfliction.submit(scen, override=body.override, actor=caller,
                                            versions={body.id: version},
                                            details={body.id: (body.notes, body.contact)})
     out = _result(caller, result, services, body.id, zone=False)
@@ -122,7 +122,8 @@ def replace_activity(activity_id: str, body: ActivityReplace, response: Response
 def set_state(activity_id: str, body: StateIn, caller: str = Depends(party),
               services: Services = Depends(get_services)) -> dict[str, Any]:
     """planned -> active -> ended. An ended activity takes no further part in detection."""
-    version = services.deconfliction.set_state(caller, activity_id, body.state)
+    version = services.deconfliction.set_state(caller, activity_id, body.state,
+                                                 actor=caller)
     return {"id": activity_id, "state": body.state, "version": version}
 
 
@@ -130,7 +131,7 @@ def set_state(activity_id: str, body: StateIn, caller: str = Depends(party),
 def cancel_activity(activity_id: str, caller: str = Depends(party),
                     services: Services = Depends(get_services)) -> dict[str, Any]:
     """It no longer conflicts; its open conflicts are resolved."""
-    resolved = services.deconfliction.cancel(caller, activity_id)
+    resolved = services.deconfliction.cancel(caller, activity_id, actor=caller)
     return {"cancelled": activity_id, "resolved_conflicts": resolved}
 
 
@@ -141,7 +142,7 @@ def create_zone(body: ZoneIn, response: Response, caller: str = Depends(party),
     if body.applies_to is not None:
         props["applies_to"] = body.applies_to
     scen = _scenario(caller, body.id, body.volumes, props, services)
-    result = services.deconfliction.submit(scen, versions={body.id: None})
+    result = services.deconfliction.submit(scen, versions={body.id: None}, actor=caller)
     out = _result(caller, result, services, body.id, zone=True)
     response.headers["Location"] = f"/v1/zones/{body.id}"
     return out
@@ -162,5 +163,5 @@ def read_zone(zone_id: str, caller: str = Depends(party),
 @router.delete("/zones/{zone_id:path}", summary="Withdraw a zone")
 def delete_zone(zone_id: str, caller: str = Depends(party),
                 services: Services = Depends(get_services)) -> dict[str, Any]:
-    services.deconfliction.delete_zone(caller, zone_id)
+    services.deconfliction.delete_zone(caller, zone_id, actor=caller)
     return {"withdrawn": zone_id}

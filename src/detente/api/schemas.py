@@ -68,6 +68,8 @@ class PartyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
     contact: str | None = Field(None, max_length=500)
+    escalation: str | None = Field(None, max_length=500, description="who is told when the "
+                                   "party misses an acknowledgement deadline")
 
 
 class SeparationIn(BaseModel):
@@ -85,3 +87,56 @@ class MinimaIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     default: SeparationIn
     overrides: list[OverrideIn] = Field(default_factory=list)
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: str = Field(min_length=1, max_length=10_000)
+    corrects: int | None = Field(None, description="the id of an earlier message of yours "
+                                 "that this one corrects (messages never change)")
+
+
+class ReadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    messages: list[int] = Field(min_length=1, max_length=1_000,
+                                description="ids of messages to you, now read")
+
+
+class ThreadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    party: str = Field(min_length=1, max_length=100, description="the other party")
+
+
+class IncidentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    location: dict[str, Any] = Field(description="a GeoJSON geometry (WGS 84)")
+    occurred_at: str = Field(description="RFC 3339")
+    description: str = Field(min_length=1, max_length=20_000)
+    severity: Literal["low", "medium", "high", "critical"]
+    parties: list[str] = Field([], max_length=100, description="other parties involved")
+    activities: list[str] = Field([], max_length=100, description="your activities' ids")
+    conflicts: list[int] = Field([], max_length=100, description="conflicts of yours")
+
+
+class IncidentStatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["open", "under-review", "closed"]
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2_000)
+    types: list[str] | None = Field(None, description="event types to send (default: all)")
+
+
+class PolicyRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lead_s: float = Field(gt=0, lt=1e8, description="conflicts starting within this many "
+                          "seconds...")
+    ack_s: float = Field(gt=0, lt=1e8, description="...must be acknowledged within this")
+
+
+class PolicyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rules: list[PolicyRule] = Field(max_length=50)
+    otherwise_ack_s: float = Field(gt=0, lt=1e8)

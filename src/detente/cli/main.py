@@ -41,6 +41,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
+STATUSES = ("open", "acknowledged", "accepted", "resolved", "expired", "live")
 DB_HELP = "Database file (embedded SQLite). Default: $DETENTE_DB or ./detente.db."
 JSON_HELP = "Print JSON instead of a table."
 
@@ -267,15 +268,18 @@ def _conflict_table(rows: list[dict[str, Any]], title: str) -> Any:
 @app.command()
 def conflicts(
     party: str | None = typer.Option(None, "--party", "-p", help="Only this party's conflicts."),
-    status: str | None = typer.Option(None, "--status", help="open or resolved."),
+    status: str | None = typer.Option(None, "--status", help="open, acknowledged, accepted, "
+                                      "resolved, expired, or live (the first three)."),
     db: Path | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List stored conflicts (every volume pair with its gaps in --json)."""
-    if status not in (None, "open", "resolved"):
-        raise InputError("must be 'open' or 'resolved'", field="--status")
+    if status not in (None, *STATUSES):
+        raise InputError(f"must be one of {', '.join(STATUSES)}", field="--status")
     svc = _open(db)
-    rows = [{k: v for k, v in r.__dict__.items() if k not in ("owner_a", "owner_b")}
+    rows = [{**{k: v for k, v in r.__dict__.items()
+                if k not in ("owner_a", "owner_b", "sides", "starts", "ends")},
+             "sides": {p: side.__dict__ for p, side in r.sides.items()}}
             for r in svc.store.list_conflicts(party=party, status=status)]
     if as_json:
         print_json(rows)
@@ -368,13 +372,18 @@ def export(
 
 
 def _register_server_commands() -> None:
+    from . import remote_dialogue  # noqa: F401  (adds its commands to remote_app)
+    from .dialogue import audit_app, report, sweep
     from .remote import remote_app
     from .server import demo, party_app, serve
 
     app.add_typer(party_app, name="party")
     app.add_typer(remote_app, name="remote")
+    app.add_typer(audit_app, name="audit")
     app.command()(serve)
     app.command()(demo)
+    app.command()(report)
+    app.command()(sweep)
 
 
 _register_server_commands()

@@ -11,9 +11,11 @@ Errors come back as detente's own exceptions (``NotFound``, ``StaleVersion``,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import orjson
 
 from ..errors import DetenteError, InputError
 
@@ -54,7 +56,7 @@ class Client:
         except httpx.HTTPError as exc:
             raise DetenteError(f"cannot reach the detente server: {exc}") from None
         if r.status_code < 400:
-            return r.json()
+            return r.json() if r.status_code != 204 else None
         raise _error(r)
 
     # -- activities ------------------------------------------------------------
@@ -125,6 +127,118 @@ class Client:
         out: dict[str, Any] = self._call("GET", f"/conflicts/{int(conflict_id)}")
         return out
 
+    # -- the dialogue -------------------------------------------------------------
+    def acknowledge(self, conflict_id: int) -> dict[str, Any]:
+        """The caller has seen the conflict; returns it as it is now."""
+        out: dict[str, Any] = self._call("POST", f"/conflicts/{int(conflict_id)}/acknowledge")
+        return out
+
+    def accept(self, conflict_id: int) -> dict[str, Any]:
+        """The caller agrees to proceed as planned (both agreeing accepts it)."""
+        out: dict[str, Any] = self._call("POST", f"/conflicts/{int(conflict_id)}/accept")
+        return out
+
+    def timeline(self, conflict_id: int) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self._call("GET", f"/conflicts/{int(conflict_id)}/timeline")
+        return out
+
+    @staticmethod
+    def _thread(conflict_id: int | None, thread_id: int | None) -> str:
+        if (conflict_id is None) == (thread_id is None):
+            raise ValueError("give conflict_id or thread_id")
+        return (f"/conflicts/{int(conflict_id)}" if conflict_id is not None
+                else f"/threads/{int(thread_id or 0)}")
+
+    def messages(self, *, conflict_id: int | None = None, thread_id: int | None = None
+                 ) -> list[dict[str, Any]]:
+        """A conflict's hotline thread or a direct thread."""
+        out: list[dict[str, Any]] = self._call(
+            "GET", self._thread(conflict_id, thread_id) + "/messages")
+        return out
+
+    def send(self, body: str, *, conflict_id: int | None = None,
+             thread_id: int | None = None, corrects: int | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = self._call(
+            "POST", self._thread(conflict_id, thread_id) + "/messages",
+            json={"body": body, "corrects": corrects})
+        return out
+
+    def mark_read(self, message_ids: list[int], *, conflict_id: int | None = None,
+                  thread_id: int | None = None) -> list[int]:
+        out: list[int] = self._call(
+            "POST", self._thread(conflict_id, thread_id) + "/messages/read",
+            json={"messages": message_ids})["read"]
+        return out
+
+    def threads(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self._call("GET", "/threads")
+        return out
+
+    def open_thread(self, party: str) -> dict[str, Any]:
+        """The direct thread with another party."""
+        out: dict[str, Any] = self._call("POST", "/threads", json={"party": party})
+        return out
+
+    def report_incident(self, incident: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = self._call("POST", "/incidents", json=incident)
+        return out
+
+    def incidents(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self._call("GET", "/incidents")
+        return out
+
+    def incident(self, incident_id: int) -> dict[str, Any]:
+        out: dict[str, Any] = self._call("GET", f"/incidents/{int(incident_id)}")
+        return out
+
+    def set_incident_status(self, incident_id: int, status: str) -> dict[str, Any]:
+        out: dict[str, Any] = self._call("PATCH", f"/incidents/{int(incident_id)}",
+                                         json={"status": status})
+        return out
+
+    # -- events -------------------------------------------------------------------
+    def add_webhook(self, url: str, types: list[str] | None = None) -> dict[str, Any]:
+        """Subscribe; the result holds the signing ``secret`` (shown only now)."""
+        out: dict[str, Any] = self._call("POST", "/webhooks", json={"url": url, "types": types})
+        return out
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self._call("GET", "/webhooks")
+        return out
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        self._call("DELETE", f"/webhooks/{int(webhook_id)}")
+
+    def deliveries(self, webhook_id: int) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self._call("GET", f"/webhooks/{int(webhook_id)}/deliveries")
+        return out
+
+    def events(self, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """A page of the caller's events after an id (to poll)."""
+        out: list[dict[str, Any]] = self._call("GET", "/events",
+                                               params={"after": after, "limit": limit})
+        return out
+
+    def stream(self, last_event_id: int | None = None, *, timeout: float | None = None
+               ) -> Iterator[dict[str, Any]]:
+        """The live event stream (Server-Sent Events), from after ``last_event_id``.
+        Reconnect with the last id seen to resume without losing any."""
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        with self._http.stream("GET", "/events", headers=headers,
+                               timeout=httpx.Timeout(30.0, read=timeout)) as r:
+            if r.status_code >= 400:
+                r.read()
+                raise _error(r)
+            data: list[str] = []
+            for line in r.iter_lines():
+                if line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif not line and data:
+                    yield orjson.loads("\n".join(data))
+                    data = []
+
     # -- minima and administration ------------------------------------------------
     def minima(self) -> dict[str, Any]:
         out: dict[str, Any] = self._call("GET", "/minima")
@@ -134,10 +248,34 @@ class Client:
         out: dict[str, Any] = self._call("PUT", "/minima", json=minima)
         return out
 
-    def add_party(self, name: str, contact: str | None = None) -> dict[str, Any]:
+    def add_party(self, name: str, contact: str | None = None,
+                  escalation: str | None = None) -> dict[str, Any]:
         """Admin: create a party; the result holds its token (shown only now)."""
-        out: dict[str, Any] = self._call("POST", "/parties",
-                                         json={"name": name, "contact": contact})
+        out: dict[str, Any] = self._call("POST", "/parties", json={
+            "name": name, "contact": contact, "escalation": escalation})
+        return out
+
+    def ack_policy(self) -> dict[str, Any]:
+        out: dict[str, Any] = self._call("GET", "/ack-policy")
+        return out
+
+    def set_ack_policy(self, policy: dict[str, Any]) -> dict[str, Any]:
+        """Admin: acknowledgement deadlines by lead time."""
+        out: dict[str, Any] = self._call("PUT", "/ack-policy", json=policy)
+        return out
+
+    def verify_audit(self) -> dict[str, Any]:
+        """Admin: recompute the audit chain."""
+        out: dict[str, Any] = self._call("GET", "/audit/verify")
+        return out
+
+    def audit_conflict(self, conflict_id: int) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self._call("GET", f"/audit/conflicts/{int(conflict_id)}")
+        return out
+
+    def review(self, start: str, end: str) -> dict[str, Any]:
+        """Admin: the periodic review over [start, end)."""
+        out: dict[str, Any] = self._call("GET", "/review", params={"from": start, "to": end})
         return out
 
     def parties(self) -> list[dict[str, Any]]:

@@ -6,6 +6,9 @@ convoy), an air wing (a corridor, a training area, a fires box) and a drone oper
 (surveys, one of them into the hospital zone, overridden). A fourth, a logistics
 operator, flies seeded medical-delivery drones from the airport to the sites and runs
 two road convoys. Together: a few dozen activities and several conflicts.
+
+The files are dated from 2026-06-01; the demo moves them to start tomorrow (UTC), so
+its conflicts are ahead, with acknowledgement deadlines running, not long expired.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import itertools
 import json
 import math
 import random
+import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -91,8 +96,23 @@ class Demo:
     conflicts: int
 
 
-def build(db: str) -> Demo:
-    """Create the demo database at ``db`` (a new file) with parties, tokens and plans."""
+FILE_DAY = date(2026, 6, 1)
+_DAY = re.compile(rb'"(\d{4}-\d{2}-\d{2})T')
+
+
+def moved(text: bytes, days: int) -> bytes:
+    """A plan file with every instant moved by whole days."""
+    def shift(m: re.Match[bytes]) -> bytes:
+        day = date.fromisoformat(m.group(1).decode()) + timedelta(days=days)
+        return b'"' + day.isoformat().encode() + b"T"
+    return _DAY.sub(shift, text)
+
+
+def build(db: str, day: date | None = None) -> Demo:
+    """Create the demo database at ``db`` (a new file) with parties, tokens and plans,
+    starting on ``day`` (default: tomorrow, UTC)."""
+    day = day or (datetime.now(UTC).date() + timedelta(days=1))
+    days = (day - FILE_DAY).days
     store = SQLiteStore(db)
     store.initialise(Minima.from_json(json.loads(data("minima.json"))))
     parties = Parties(store)
@@ -100,10 +120,11 @@ def build(db: str) -> Demo:
     svc = Deconfliction(store)
     for name, (contact, file) in PARTIES.items():
         tokens[name] = parties.add(name, contact)[1]
-        scen = read_scenario(data(file) if file else logistics_plan(), default_party=name)
+        plan = data(file) if file else json.dumps(logistics_plan()).encode()
+        scen = read_scenario(moved(plan, days), default_party=name)
         # SkyPatrol's survey over the field hospital is agreed with the hospital:
         # submitted with the override, which is recorded against the zone.
-        svc.submit(scen, override=name == "SkyPatrol UTM")
+        svc.submit(scen, override=name == "SkyPatrol UTM", actor=name)
     n_act = len(store.list_owners(party=None, zone=False))
     n_conf = len(store.list_conflicts(party=None, status="open"))
     store.close()

@@ -8,12 +8,14 @@ zone is refused as a whole unless the submitter overrides.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import shapely
 
 from ..core.candidates import Parallel
 from ..core.detect import (
@@ -23,11 +25,14 @@ from ..core.detect import (
     evaluate_conflicts,
     evaluate_violations,
 )
+from ..core.instants import parse_instant
 from ..core.minima import Minima, Separation
 from ..core.scenario import Scenario
 from ..core.volumes import VolumeSet
 from ..errors import AlreadyExists, InputError, NotFound, Refused, StaleVersion
-from ..store.contract import ActivityRow, Store, StoredVolumes
+from ..store.contract import ActivityRow, ConflictUpsert, Store, StoredVolumes
+from .journal import Bus, Journal, transaction
+from .lifecycle import read_policy, record_changes
 
 # Above this many new volumes per stored one, detection loads the stored set once
 # and joins in memory instead of one R*Tree query per new volume.
@@ -87,17 +92,21 @@ class Deconfliction:
     """The detection use cases over one store."""
 
     def __init__(self, store: Store, clock: Callable[[], str] = utc_now,
-                 parallel: Parallel = map):
+                 parallel: Parallel = map, bus: Bus | None = None):
         self.store = store
         self.clock = clock
         self.parallel = parallel  # a ``map`` for detection's independent pieces
+        self.bus = bus  # told after a commit that wrote events
 
     def minima(self) -> Minima:
         return self.store.get_minima()
 
-    def set_minima(self, minima: Minima) -> None:
-        with self.store.write():
+    def set_minima(self, minima: Minima, actor: str = "admin") -> None:
+        with transaction(self.store, self.clock, actor, self.bus) as j:
+            old = self.store.get_minima()
             self.store.set_minima(minima)
+            j.audit("minima.replaced", "minima", minima.to_json(), before=old.to_json(),
+                    after=minima.to_json())
 
     def preview(self, acts: VolumeSet, minima: Minima | None = None) -> list[dict[str, Any]]:
         """What these activity volumes would conflict with now, storing nothing."""
@@ -118,24 +127,26 @@ class Deconfliction:
                progress: Callable[[str], None] | None = None,
                versions: Mapping[str, int | None] | None = None,
                details: Mapping[str, tuple[str | None, str | None]] | None = None,
-               ) -> SubmitResult:
+               actor: str = "local") -> SubmitResult:
         """Store the scenario's activities and zones with the conflicts they cause.
 
         ``versions`` are preconditions checked inside the transaction, per activity or
         zone id: the version it must have now, or None for "must not exist" (a
         cancelled one may be created again). ``details`` sets (notes, contact).
+        ``actor`` is who the audit log names.
         """
         st = self.store
         acts, zones = scenario.activities, scenario.zones
         result = SubmitResult()
         say = progress or (lambda _msg: None)
-        with st.write():
-            now = self.clock()
+        with transaction(st, self.clock, actor, self.bus) as journal:
+            now = journal.now
             minima = st.get_minima()
             act_owner = np.zeros(len(acts), dtype=np.int64)
             zone_owner = np.zeros(len(zones), dtype=np.int64)
             say("storing")
             owners_of: list[dict[tuple[str, str], int]] = []
+            moved: set[int] = set()  # owners whose volumes are not what they were
             for vols, owner_col, is_zone in ((acts, act_owner, False), (zones, zone_owner, True)):
                 keys, code, first = _group_index(vols)
                 existing = st.find_owners(keys, zone=is_zone)
@@ -159,6 +170,8 @@ class Deconfliction:
                     named = result.zones if is_zone else (
                         result.replaced if k in existing else result.created)
                     named.append(k[1])
+                moved.update(owner[k] for k in _audit_owners(journal, vols, code, keys,
+                                                             existing, is_zone))
 
             say("detecting")
             widest = minima.widest
@@ -187,14 +200,22 @@ class Deconfliction:
                             st.set_details(owner_id, *details[k[1]])
             st.insert_volumes(act_owner, acts, zone=False)
             st.insert_volumes(zone_owner, zones, zone=True)
-            cids = st.upsert_conflicts([(oa, ob, info["pairs"]) for (oa, ob), info
-                                        in conflicts.items()], now)
-            for info, cid in zip(conflicts.values(), cids, strict=True):
+            policy, now_ns = read_policy(st), parse_instant(now)
+            changes = st.upsert_conflicts(
+                [ConflictUpsert(oa, ob, info["pairs"], info["starts"], info["ends"],
+                                policy.deadline(now_ns, info["starts"]),
+                                oa in moved or ob in moved)
+                 for (oa, ob), info in conflicts.items()], now)
+            for info, (cid, _) in zip(conflicts.values(), changes, strict=True):
                 info["id"] = cid
+                del info["starts"], info["ends"]
                 result.conflicts.append(info)
-            result.resolved = st.resolve_conflicts(np.unique(act_owner).tolist(), set(cids),
-                                                   now)
+            result.resolved = st.resolve_conflicts(np.unique(act_owner).tolist(),
+                                                   {cid for cid, _ in changes}, now)
+            record_changes(st, journal, [(cid, ch) for cid, ch in changes if ch is not None],
+                           result.resolved)
             st.record_violations(violations, now)
+            _announce_violations(journal, violations)
             result.violations = [{k: x[k] for k in ("activity", "party", "volume", "zone",
                                                     "zone_party", "zone_volume", "restriction",
                                                     "overridden")} for x in violations]
@@ -251,25 +272,30 @@ class Deconfliction:
         groups: dict[tuple[int, int], dict[str, Any]] = {}
 
         def add(oa: int, pa: str, ea: str, fa: Any, ob: int, pb: str, eb: str, fb: Any,
-                h: float, v: float, t: float) -> None:
+                h: float, v: float, t: float, t0: int, t1: int) -> None:
             if oa > ob:
                 oa, pa, ea, fa, ob, pb, eb, fb = ob, pb, eb, fb, oa, pa, ea, fa
             g = groups.setdefault((oa, ob), {"activity_a": ea, "party_a": pa,
-                                             "activity_b": eb, "party_b": pb, "pairs": []})
+                                             "activity_b": eb, "party_b": pb, "pairs": [],
+                                             "starts": t0, "ends": t1})
             g["pairs"].append({"a": fa, "b": fb, "horizontal_m": round(float(h), 3),
                                "vertical_m": float(v), "time_s": float(t)})
+            g["starts"] = min(g["starts"], t0)
+            g["ends"] = max(g["ends"], t1)
 
         sv = stored.volumes
         for k in range(len(with_stored)):
             a, b = with_stored.a[k], with_stored.b[k]
             add(int(act_owner[a]), acts.party[a], acts.activity[a], acts.ids[a],
                 int(stored.owner_id[b]), sv.party[b], sv.activity[b], sv.ids[b],
-                with_stored.h[k], with_stored.v[k], with_stored.t[k])
+                with_stored.h[k], with_stored.v[k], with_stored.t[k],
+                int(min(acts.t0[a], sv.t0[b])), int(max(acts.t1[a], sv.t1[b])))
         for k in range(len(within)):
             a, b = within.a[k], within.b[k]
             add(int(act_owner[a]), acts.party[a], acts.activity[a], acts.ids[a],
                 int(act_owner[b]), acts.party[b], acts.activity[b], acts.ids[b],
-                within.h[k], within.v[k], within.t[k])
+                within.h[k], within.v[k], within.t[k],
+                int(min(acts.t0[a], acts.t0[b])), int(max(acts.t1[a], acts.t1[b])))
         return groups
 
     @staticmethod
@@ -281,23 +307,25 @@ class Deconfliction:
                 "zone_volume": zones.ids[z], "restriction": zones.restriction[z],
                 "overridden": bool(override) and zones.restriction[z] == "prohibited"}
 
-    def cancel(self, party: str, ext_id: str) -> list[int]:
+    def cancel(self, party: str, ext_id: str, actor: str = "local") -> list[int]:
         """Cancel an activity: it no longer conflicts; its open conflicts are resolved."""
         st = self.store
-        with st.write():
+        with transaction(st, self.clock, actor, self.bus) as j:
             owner = st.find_owner(party, ext_id, zone=False)
             if owner is None or owner.state == "cancelled":
                 raise NotFound(f"no activity '{ext_id}' of party '{party}'")
-            now = self.clock()
-            st.set_state(owner.id, "cancelled", now)
+            st.set_state(owner.id, "cancelled", j.now)
             st.clear_violations(owner.id, zone=False)
-            return st.resolve_conflicts([owner.id], set(), now)
+            _audit_state(j, owner, "cancelled")
+            resolved = st.resolve_conflicts([owner.id], set(), j.now)
+            record_changes(st, j, [], resolved)
+            return resolved
 
-    def set_state(self, party: str, ext_id: str, state: str) -> int:
+    def set_state(self, party: str, ext_id: str, state: str, actor: str = "local") -> int:
         """Move an activity along planned -> active -> ended; returns its new version.
         An ended activity no longer takes part in detection."""
         st = self.store
-        with st.write():
+        with transaction(st, self.clock, actor, self.bus) as j:
             owner = st.find_owner(party, ext_id, zone=False)
             if owner is None or owner.state == "cancelled":
                 raise NotFound(f"no activity '{ext_id}' of party '{party}'")
@@ -306,15 +334,78 @@ class Deconfliction:
                 raise InputError(f"an activity goes planned -> active -> ended; "
                                  f"'{ext_id}' is {owner.state}", field="state")
             if state != owner.state:
-                st.set_state(owner.id, state, self.clock())
+                st.set_state(owner.id, state, j.now)
+                _audit_state(j, owner, state)
                 return owner.version + 1
             return owner.version
 
-    def delete_zone(self, party: str, ext_id: str) -> None:
+    def delete_zone(self, party: str, ext_id: str, actor: str = "local") -> None:
         st = self.store
-        with st.write():
+        with transaction(st, self.clock, actor, self.bus) as j:
             owner = st.find_owner(party, ext_id, zone=True)
             if owner is None or owner.state == "cancelled":
                 raise NotFound(f"no zone '{ext_id}' of party '{party}'")
-            st.set_state(owner.id, "cancelled", self.clock())
+            st.set_state(owner.id, "cancelled", j.now)
             st.clear_violations(owner.id, zone=True)
+            _audit_state(j, owner, "cancelled")
+
+
+def _subject(owner: ActivityRow) -> str:
+    return f"{'zone' if owner.is_zone else 'activity'}/{owner.party}/{owner.ext_id}"
+
+
+def _audit_state(journal: Journal, owner: ActivityRow, state: str) -> None:
+    subject = _subject(owner)
+    journal.audit(f"{'zone' if owner.is_zone else 'activity'}.{state}", subject,
+                  {"from": owner.state, "to": state, "version": owner.version + 1},
+                  before_digest=journal.last_after(subject),
+                  after={"state": state, "version": owner.version + 1})
+
+
+def _audit_owners(journal: Journal, vols: VolumeSet, code: np.ndarray,
+                  keys: list[tuple[str, str]], existing: Mapping[tuple[str, str], ActivityRow],
+                  zone: bool) -> list[tuple[str, str]]:
+    """An audit entry per activity (or zone) written, with a digest of its volumes;
+    returns those whose volumes changed (or are new)."""
+    if not keys:
+        return []
+    hashes = [hashlib.sha256() for _ in keys]
+    wkb = shapely.to_wkb(vols.geom)
+    numbers = np.column_stack([vols.radius, vols.alt_lo, vols.alt_hi]).astype("<f8")
+    times = np.column_stack([vols.t0, vols.t1]).astype("<i8")
+    for c, fid, w, n, t in zip(code.tolist(), vols.ids, wkb, numbers, times, strict=True):
+        h = hashes[c]
+        h.update(str(fid).encode())
+        h.update(w)
+        h.update(n.tobytes())
+        h.update(t.tobytes())
+    counts = np.bincount(code, minlength=len(keys)).tolist()
+    noun = "zone" if zone else "activity"
+    moved = []
+    for k, h, n in zip(keys, hashes, counts, strict=True):
+        old = existing.get(k)
+        subject = f"{noun}/{k[0]}/{k[1]}"
+        version = 1 if old is None else old.version + 1
+        again = old is None or old.state == "cancelled"
+        before = journal.last_after(subject) if old is not None else None
+        journal.audit(f"{noun}.{'created' if again else 'replaced'}", subject,
+                      {"version": version, "volumes": n}, before_digest=before,
+                      after_digest=h.hexdigest())
+        if again or before != h.hexdigest():
+            moved.append(k)
+    return moved
+
+
+def _announce_violations(journal: Journal, violations: list[dict[str, Any]]) -> None:
+    """Tell a zone's owner of each entry into it (and audit the overrides)."""
+    for x in violations:
+        if x["overridden"]:
+            journal.audit("zone.override", f"zone/{x['zone_party']}/{x['zone']}",
+                          {"party": x["party"], "activity": x["activity"],
+                           "volume": x["volume"], "zone_volume": x["zone_volume"]})
+        if x["zone_party"] == x["party"]:
+            continue
+        journal.event(x["zone_party"], "zone.override" if x["overridden"] else "zone.entered",
+                      {"zone": x["zone"], "zone_volume": x["zone_volume"],
+                       "party": x["party"], "restriction": x["restriction"],
+                       "overridden": x["overridden"]})

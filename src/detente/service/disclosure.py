@@ -20,6 +20,7 @@ from ..core.instants import format_instant, parse_instant
 from ..core.volumes import VolumeSet
 from ..errors import NotFound
 from ..store.contract import ActivityRow, ConflictRow, Store
+from .lifecycle import brief
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class Disclosure:
             vols = self.store.volumes_of([r.id], zone=True).volumes
             add(vols, inside(vols), {"role": "zone", "party": r.party, "zone": r.ext_id,
                                      "restriction": r.restriction}, False)
-        for c in self.store.list_conflicts(party=party, status="open"):
+        for c in self.store.list_conflicts(party=party, status="live"):
             their = self._conflict_view(c, party)["counterpart"]
             for v in their["volumes"]:
                 b = _geometry_bounds(v["geometry"], v.get("radius_m", 0.0))
@@ -186,30 +187,17 @@ class Disclosure:
                          "time_s": p["time_s"]} for p in c.pairs]
         return out
 
-    @staticmethod
-    def caused(party: str, conflicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Summaries of the conflicts a submission caused (from its result, no reads)."""
+    def caused(self, party: str, conflicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The conflicts a submission caused, as the caller sees them now."""
         out = []
         for c in conflicts:
-            mine_is_a = c["party_a"] == party
-            out.append({"id": c["id"], "status": "open",
-                        "activity": c["activity_a"] if mine_is_a else c["activity_b"],
-                        "counterpart_party": c["party_b"] if mine_is_a else c["party_a"],
-                        "volume_pairs": len(c["pairs"]),
-                        "min_horizontal_m": min(p["horizontal_m"] for p in c["pairs"])})
+            out += [brief(r, party) for r in self.store.list_conflicts(
+                party=party, status=None, conflict_id=c["id"])]
         return out
 
     @staticmethod
     def _conflict_summary(c: ConflictRow, party: str) -> dict[str, Any]:
-        mine_is_a = c.party_a == party
-        return {
-            "id": c.id, "status": c.status, "opened_at": c.opened_at,
-            "updated_at": c.updated_at,
-            "activity": c.activity_a if mine_is_a else c.activity_b,
-            "counterpart_party": c.party_b if mine_is_a else c.party_a,
-            "volume_pairs": len(c.pairs),
-            "min_horizontal_m": min(p["horizontal_m"] for p in c.pairs),
-        }
+        return brief(c, party)
 
 
 def _geometry_bounds(geometry: dict[str, Any], radius_m: float

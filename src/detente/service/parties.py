@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ..errors import InputError, NotFound, Unauthorized
 from ..store.contract import PartyRow, Store
 from .deconfliction import utc_now
+from .journal import transaction
 
 PREFIX = "dt_"
 MAX_NAME = 100
@@ -58,18 +59,26 @@ class Parties:
     def admin_token(self) -> str:
         """A new admin token (``detente init`` makes the first one)."""
         token = new_token()
-        with self.store.write():
-            self.store.add_token(token_hash(token), None, self.clock())
+        with transaction(self.store, self.clock, "admin") as j:
+            self.store.add_token(token_hash(token), None, j.now)
+            j.audit("admin.token_created", "admin", {})
         return token
 
-    def add(self, name: str, contact: str | None = None) -> tuple[PartyRow, str]:
-        """Create a party; returns it and its first token (shown only now)."""
+    def add(self, name: str, contact: str | None = None, escalation: str | None = None
+            ) -> tuple[PartyRow, str]:
+        """Create a party; returns it and its first token (shown only now).
+        ``escalation`` is who to tell when the party misses an acknowledgement
+        deadline (it travels in the escalation events)."""
         name = check_name(name)
         token = new_token()
-        with self.store.write():
-            now = self.clock()
-            party = self.store.add_party(name, contact, now)
-            self.store.add_token(token_hash(token), party.id, now)
+        with transaction(self.store, self.clock, "admin") as j:
+            party = self.store.add_party(name, contact, j.now)
+            if escalation is not None:
+                self.store.set_escalation(party.id, escalation)
+                party = PartyRow(party.id, name, contact, party.created_at, escalation)
+            self.store.add_token(token_hash(token), party.id, j.now)
+            j.audit("party.created", f"party/{name}", {"contact": contact,
+                                                       "escalation": escalation})
         return party, token
 
     def list(self) -> list[PartyRow]:
@@ -84,17 +93,19 @@ class Parties:
     def rotate(self, name: str) -> str:
         """Revoke the party's tokens and issue a new one."""
         token = new_token()
-        with self.store.write():
+        with transaction(self.store, self.clock, "admin") as j:
             party = self._party(name)
-            now = self.clock()
-            self.store.revoke_tokens(party.id, now)
-            self.store.add_token(token_hash(token), party.id, now)
+            self.store.revoke_tokens(party.id, j.now)
+            self.store.add_token(token_hash(token), party.id, j.now)
+            j.audit("party.token_rotated", f"party/{name}", {})
         return token
 
     def revoke(self, name: str) -> int:
         """Revoke every token of the party; returns how many were live."""
-        with self.store.write():
-            return self.store.revoke_tokens(self._party(name).id, self.clock())
+        with transaction(self.store, self.clock, "admin") as j:
+            n = self.store.revoke_tokens(self._party(name).id, j.now)
+            j.audit("party.tokens_revoked", f"party/{name}", {"revoked": n})
+        return n
 
     def authenticate(self, token: str | None) -> Principal:
         if not token:

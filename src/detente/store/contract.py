@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from ..core.minima import Minima, Separation
 from ..core.volumes import VolumeSet
+from .dialogue_contract import DialogueStore, Side
 
 
 @dataclass
@@ -49,6 +50,7 @@ class PartyRow:
     name: str
     contact: str | None
     created_at: str
+    escalation: str | None = None  # who is told when the party misses a deadline
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,26 @@ class ConflictRow:
     pairs: list[dict[str, Any]]
     owner_a: int = 0  # the activities' store ids
     owner_b: int = 0
+    starts: int = 0  # ns: the earliest start of its volumes
+    ends: int = 0  # ns: the latest end
+    deadline: str | None = None  # by when each party must acknowledge
+    sides: dict[str, Side] = field(default_factory=dict)
 
 
-class Store(Protocol):
+@dataclass(frozen=True)
+class ConflictUpsert:
+    """A conflict found now, between two activities (store ids, either order)."""
+
+    owner_a: int
+    owner_b: int
+    pairs: list[dict[str, Any]]
+    starts: int
+    ends: int
+    deadline: str
+    moved: bool = False  # one of its activities' volumes changed: the conflict changed
+
+
+class Store(DialogueStore, Protocol):
     def close(self) -> None: ...
 
     def initialise(self, minima: Minima) -> None:
@@ -113,11 +132,16 @@ class Store(Protocol):
 
     def volumes_of(self, owner_ids: Sequence[int], *, zone: bool) -> StoredVolumes: ...
 
-    def upsert_conflicts(self, items: Sequence[tuple[int, int, list[dict[str, Any]]]],
-                         now: str) -> list[int]: ...
+    def upsert_conflicts(self, items: Sequence[ConflictUpsert], now: str
+                         ) -> list[tuple[int, str | None]]:
+        """Open (or keep, with fresh volume pairs) one conflict per activity pair; per
+        item its id and what happened: ``opened``, ``reopened`` (it had been resolved or
+        had expired), ``changed`` (other volume pairs, or ``moved``; the sides are
+        reset) or None."""
 
     def resolve_conflicts(self, owner_ids: Sequence[int], keep: set[int], now: str
-                          ) -> list[int]: ...
+                          ) -> list[int]:
+        """Resolve the live conflicts of these activities except those in ``keep``."""
 
     def record_violations(self, rows: list[dict[str, Any]], now: str) -> None: ...
 

@@ -28,9 +28,10 @@ from ..core.geodesy import expand_bounds
 from ..core.minima import Minima, Separation
 from ..core.volumes import VolumeSet
 from ..errors import AlreadyExists, DetenteError
-from .contract import ActivityRow, ConflictRow, PartyRow, StoredVolumes
+from .contract import ActivityRow, ConflictRow, ConflictUpsert, PartyRow, StoredVolumes
+from .sqlite_dialogue import LIVE, SQLiteDialogue
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 KM_PER_DEG = 111.32
 ALT_UNIT_M = 100.0
 T_EPOCH_NS = 1_577_836_800 * 10**9  # 2020-01-01T00:00:00Z
@@ -83,6 +84,17 @@ def _morton_order(boxes: np.ndarray, bits: int = 10) -> np.ndarray:
     return np.argsort(key, kind="stable")
 
 
+def _statements(script: str) -> Iterator[str]:
+    """The script's statements (a trigger body holds semicolons of its own)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
+
+
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
@@ -93,7 +105,7 @@ def _writer_lock(path: str) -> threading.Lock:
         return _LOCKS.setdefault(key, threading.Lock())
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteDialogue):
     """The store contract on one SQLite file."""
 
     def __init__(self, path: str, *, timeout_s: float = 60.0):
@@ -114,13 +126,26 @@ class SQLiteStore:
     def initialise(self, minima: Minima) -> None:
         script = resources.files("detente.store").joinpath("schema.sql").read_text()
         with self.write():
-            for stmt in script.split(";"):
-                if stmt.strip():
-                    self.conn.execute(stmt)
+            if self.is_initialised():
+                self._upgrade()
+            for stmt in _statements(script):
+                self.conn.execute(stmt)
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                               (str(SCHEMA_VERSION),))
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('minima', ?)",
                               (orjson.dumps(minima.to_json()).decode(),))
+
+    def _upgrade(self) -> None:
+        """Bring an older database to this schema (the rest of the script is idempotent)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = int(row[0]) if row else SCHEMA_VERSION
+        if version == 2:
+            for column in ("starts INTEGER NOT NULL DEFAULT 0", "ends INTEGER NOT NULL "
+                           "DEFAULT 0", "deadline TEXT"):
+                self.conn.execute(f"ALTER TABLE conflicts ADD COLUMN {column}")
+            self.conn.execute("ALTER TABLE parties ADD COLUMN escalation TEXT")
+            self.conn.execute("UPDATE meta SET value=? WHERE key='schema_version'",
+                              (str(SCHEMA_VERSION),))
 
     def is_initialised(self) -> bool:
         row = self.conn.execute(
@@ -160,13 +185,13 @@ class SQLiteStore:
         return PartyRow(int(cur.lastrowid or 0), name, contact, now)
 
     def list_parties(self) -> list[PartyRow]:
-        rows = self.conn.execute(
-            "SELECT id, name, contact, created_at FROM parties ORDER BY name").fetchall()
+        rows = self.conn.execute("SELECT id, name, contact, created_at, escalation FROM "
+                                 "parties ORDER BY name").fetchall()
         return [PartyRow(*r) for r in rows]
 
     def find_party(self, name: str) -> PartyRow | None:
-        r = self.conn.execute("SELECT id, name, contact, created_at FROM parties WHERE name=?",
-                              (name,)).fetchone()
+        r = self.conn.execute("SELECT id, name, contact, created_at, escalation FROM parties "
+                              "WHERE name=?", (name,)).fetchone()
         return PartyRow(*r) if r else None
 
     def add_token(self, token_hash: str, party_id: int | None, now: str) -> None:
@@ -182,7 +207,7 @@ class SQLiteStore:
     def token_owner(self, token_hash: str) -> tuple[bool, PartyRow | None]:
         """(known and not revoked, its party or None for an admin token)."""
         r = self.conn.execute(
-            "SELECT t.party_id, p.id, p.name, p.contact, p.created_at FROM tokens t "
+            "SELECT t.party_id, p.id, p.name, p.contact, p.created_at, p.escalation FROM tokens t "
             "LEFT JOIN parties p ON p.id = t.party_id "
             "WHERE t.hash=? AND t.revoked_at IS NULL", (token_hash,)).fetchone()
         if r is None:
@@ -223,8 +248,10 @@ class SQLiteStore:
         if row is None or int(row[0]) != SCHEMA_VERSION:
             raise DetenteError(
                 f"{self.path} was made by another version of detente (schema "
-                f"{row[0] if row else '?'}, this one reads {SCHEMA_VERSION}): export it with "
-                "that version and submit the export to a new database")
+                f"{row[0] if row else '?'}, this one reads {SCHEMA_VERSION}): "
+                + (f"run 'detente init --db {self.path}' to upgrade it" if row and
+                   int(row[0]) == 2 else "export it with that version and submit the "
+                   "export to a new database"))
         self._checked = True
 
     def get_minima(self) -> Minima:
@@ -431,46 +458,51 @@ class SQLiteStore:
         return self._load(rows, zone)
 
     # -- conflicts and violations ----------------------------------------------
-    def upsert_conflicts(self, items: Sequence[tuple[int, int, list[dict[str, Any]]]],
-                         now: str) -> list[int]:
-        """Open (or keep open, with fresh volume pairs) one conflict per activity pair."""
+    def upsert_conflicts(self, items: Sequence[ConflictUpsert], now: str
+                         ) -> list[tuple[int, str | None]]:
         if not items:
             return []
-        norm = [(min(a, b), max(a, b), orjson.dumps(p).decode()) for a, b, p in items]
+        norm = [(min(c.owner_a, c.owner_b), max(c.owner_a, c.owner_b),
+                 orjson.dumps(c.pairs).decode(), c) for c in items]
         tmp = self._temp_table("conflict_keys", "a INTEGER, b INTEGER",
-                               [(a, b) for a, b, _ in norm])
+                               [(a, b) for a, b, _, _ in norm])
         existing = {(r[1], r[2]): (r[0], r[3], r[4]) for r in self.conn.execute(
             "SELECT c.id, c.activity_a, c.activity_b, c.status, c.pairs FROM conflicts c "
             f"JOIN {tmp} k ON k.a = c.activity_a AND k.b = c.activity_b")}
         first = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM conflicts").fetchone()[0]
-        ids: list[int] = []
+        out: list[tuple[int, str | None]] = []
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
-        for a, b, body in norm:
+        for a, b, body, c in norm:
             old = existing.get((a, b))
+            change: str | None
             if old is None:
-                cid = first + len(inserts)
-                inserts.append((cid, a, b, body, now, now))
+                cid, change = first + len(inserts), "opened"
+                inserts.append((cid, a, b, body, now, now, c.starts, c.ends, c.deadline))
             else:
                 cid = old[0]
-                if old[1] != "open" or old[2] != body:
-                    updates.append((body, now, cid))
-            ids.append(cid)
+                change = ("reopened" if old[1] not in LIVE else
+                          "changed" if old[2] != body or c.moved else None)
+                if change is not None:
+                    updates.append((body, now, c.starts, c.ends, c.deadline, cid))
+            out.append((cid, change))
         self.conn.executemany("INSERT INTO conflicts (id, activity_a, activity_b, status, pairs, "
-                              "opened_at, updated_at) VALUES (?, ?, ?, 'open', ?, ?, ?)", inserts)
-        self.conn.executemany("UPDATE conflicts SET status='open', pairs=?, updated_at=? "
-                              "WHERE id=?", updates)
-        return ids
+                              "opened_at, updated_at, starts, ends, deadline) "
+                              "VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)", inserts)
+        self.conn.executemany("UPDATE conflicts SET status='open', pairs=?, updated_at=?, "
+                              "starts=?, ends=?, deadline=? WHERE id=?", updates)
+        self.reset_sides([u[-1] for u in updates])
+        return out
 
     def resolve_conflicts(self, owner_ids: Sequence[int], keep: set[int], now: str
                           ) -> list[int]:
-        """Resolve the open conflicts of these activities, except those in ``keep``."""
         if not owner_ids:
             return []
         tmp = self._temp_ids("resolving", owner_ids)
         rows = self.conn.execute(
-            f"SELECT id FROM conflicts WHERE status='open' AND (activity_a IN (SELECT id FROM "
-            f"{tmp}) OR activity_b IN (SELECT id FROM {tmp})) ORDER BY id").fetchall()
+            "SELECT id FROM conflicts WHERE status IN ('open', 'acknowledged', 'accepted') "
+            f"AND (activity_a IN (SELECT id FROM {tmp}) OR activity_b IN (SELECT id FROM "
+            f"{tmp})) ORDER BY id").fetchall()
         gone = [r[0] for r in rows if r[0] not in keep]
         self.conn.executemany("UPDATE conflicts SET status='resolved', updated_at=? WHERE id=?",
                               [(now, c) for c in gone])
@@ -502,14 +534,17 @@ class SQLiteStore:
                        conflict_id: int | None = None) -> list[ConflictRow]:
         self._require()
         sql = ("SELECT c.id, a.ext_id, a.party, b.ext_id, b.party, c.status, c.opened_at, "
-               "c.updated_at, c.pairs, a.id, b.id FROM conflicts c "
+               "c.updated_at, c.pairs, a.id, b.id, c.starts, c.ends, c.deadline "
+               "FROM conflicts c "
                "JOIN owners a ON a.id = c.activity_a "
                "JOIN owners b ON b.id = c.activity_b WHERE 1=1")
         args: list[Any] = []
         if party is not None:
             sql += " AND (a.party=? OR b.party=?)"
             args += [party, party]
-        if status is not None:
+        if status == "live":
+            sql += " AND c.status IN ('open', 'acknowledged', 'accepted')"
+        elif status is not None:
             sql += " AND c.status=?"
             args.append(status)
         if conflict_id is not None:
@@ -517,9 +552,11 @@ class SQLiteStore:
                 return []
             sql += " AND c.id=?"
             args.append(conflict_id)
+        rows = self.conn.execute(sql + " ORDER BY c.id", args).fetchall()
+        sides = self.conflict_sides([r[0] for r in rows])
         return [ConflictRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], orjson.loads(r[8]),
-                            r[9], r[10])
-                for r in self.conn.execute(sql + " ORDER BY c.id", args)]
+                            r[9], r[10], r[11], r[12], r[13], sides.get(r[0], {}))
+                for r in rows]
 
     def list_violations(self, *, party: str | None) -> list[dict[str, Any]]:
         self._require()

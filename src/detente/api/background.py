@@ -1,0 +1,240 @@
+"""What the server does besides answering requests: deliver webhooks, feed the event
+streams, and sweep deadlines and expiries.
+
+Each worker has its own store connection, used from one thread only (a one-thread
+executor), and wakes on the in-process bus after a commit that wrote events; it also
+polls, so events committed by another process (the CLI, another server) go out too.
+Delivery is at least once: an attempt is recorded after the receiver answers, so a
+crash in between sends the event again on restart (receivers de-duplicate on the id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+
+from ..service.deconfliction import utc_now
+from ..service.hotline import Hotline
+from ..service.journal import Bus, transaction
+from ..service.lifecycle import SYSTEM, Lifecycle
+from ..service.outbox import SIGNATURE_HEADER, event_json, sign
+from ..store.dialogue_contract import Due, EventRow
+from ..store.sqlite import SQLiteStore
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Exponential backoff: base * 2^(attempt-1), capped, for at most ``for_s``."""
+
+    base_s: float = 1.0
+    cap_s: float = 600.0
+    for_s: float = 86_400.0
+
+    def next_at(self, attempts: int, now: float, created: float) -> float | None:
+        """When to try again after ``attempts`` failures (None: give up)."""
+        at = now + min(self.base_s * 2 ** (attempts - 1), self.cap_s)
+        return at if at - created <= self.for_s else None
+
+
+class _Worker:
+    """A store connection on one thread of its own, and a wake-up flag."""
+
+    def __init__(self, db: str, bus: Bus):
+        self.db = db
+        self.bus = bus
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix=type(self).__name__)
+        self.store: SQLiteStore | None = None
+        self.wake = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
+        bus.subscribe(self._poke)
+
+    def _poke(self) -> None:
+        self.loop.call_soon_threadsafe(self.wake.set)
+
+    async def call(self, fn: Callable[[SQLiteStore], T]) -> T:
+        def run() -> T:
+            if self.store is None:
+                self.store = SQLiteStore(self.db)
+            return fn(self.store)
+        return await self.loop.run_in_executor(self.executor, run)
+
+    async def nap(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), max(seconds, 0.0))
+        self.wake.clear()
+
+    def close(self) -> None:
+        self.bus.unsubscribe(self._poke)
+
+        def shut() -> None:
+            if self.store is not None:
+                self.store.close()
+        self.executor.submit(shut)
+        self.executor.shutdown(wait=True)
+
+
+class Dispatcher(_Worker):
+    """Delivers each webhook's events in order, one at a time per webhook, retrying a
+    failed one (and holding the later ones back) with exponential backoff."""
+
+    def __init__(self, db: str, bus: Bus, retry: Retry, poll_s: float, timeout_s: float):
+        super().__init__(db, bus)
+        self.retry = retry
+        self.poll_s = poll_s
+        self.timeout_s = timeout_s
+        self.busy: set[int] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(timeout=self.timeout_s, trust_env=False) as client:
+            while True:
+                due = await self.call(lambda st: st.due(time.time(), sorted(self.busy)))
+                for d in due:
+                    self.busy.add(d.webhook.id)
+                    task = asyncio.create_task(self._deliver(client, d))
+                    self.tasks.add(task)
+                    task.add_done_callback(self.tasks.discard)
+                nxt = await self.call(lambda st: st.next_due())
+                now = time.time()
+                await self.nap(self.poll_s if nxt is None or nxt <= now
+                               else min(nxt - now, self.poll_s))
+
+    async def _deliver(self, client: httpx.AsyncClient, d: Due) -> None:
+        try:
+            body = orjson.dumps(event_json(d.event))
+            sent = time.time()
+            status: int | None = None
+            error: str | None = None
+            try:
+                r = await client.post(d.webhook.url, content=body, headers={
+                    "Content-Type": "application/json",
+                    "Detente-Event-Id": str(d.event.id),
+                    "Detente-Event-Type": d.event.type,
+                    SIGNATURE_HEADER: sign(d.webhook.secret, int(sent), body)})
+                status = r.status_code
+                if not 200 <= status < 300:
+                    error = f"HTTP {status}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"[:500]
+            ms = (time.time() - sent) * 1000
+            await self.call(lambda st: self._record(st, d, status, error, ms))
+        finally:
+            self.busy.discard(d.webhook.id)
+            self.wake.set()
+
+    def _record(self, st: SQLiteStore, d: Due, status: int | None, error: str | None,
+                ms: float) -> None:
+        e = d.event
+        with transaction(st, utc_now, SYSTEM) as j:
+            delivered = error is None
+            created = _unix(e.created_at)
+            next_at = None if delivered else self.retry.next_at(d.attempts + 1, time.time(),
+                                                                 created)
+            st.record_attempt(d.webhook.id, e.id, now=j.now, status=status, error=error,
+                              ms=ms, delivered=delivered, next_at=next_at)
+            if delivered and e.conflict_id is not None:
+                j.audit("event.delivered", f"conflict/{e.conflict_id}",
+                        {"party": e.party, "event": e.id, "type": e.type,
+                         "webhook": d.webhook.id})
+            if not delivered and next_at is None:
+                j.audit("event.undeliverable", f"webhook/{d.webhook.id}",
+                        {"party": e.party, "event": e.id, "attempts": d.attempts + 1})
+        if delivered and e.type == "message.created":
+            Hotline(st, utc_now).delivered(e.party, orjson.loads(e.body)["message"]["id"])
+
+    async def stop(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        self.close()
+
+
+def _unix(instant: str) -> float:
+    from ..core.instants import parse_instant
+    return parse_instant(instant) / 1e9
+
+
+class Hub(_Worker):
+    """Reads new events once and hands them to the connected streams of their party."""
+
+    def __init__(self, db: str, bus: Bus, poll_s: float, keepalive_s: float = 15.0):
+        super().__init__(db, bus)
+        self.poll_s = poll_s
+        self.keepalive_s = keepalive_s
+        self.queues: dict[str, set[asyncio.Queue[EventRow]]] = {}
+        self.last = 0
+
+    async def run(self) -> None:
+        self.last = await self.call(lambda st: st.last_event_id())
+        while True:
+            rows = await self.call(lambda st: st.events_after(None, self.last, 1000))
+            for e in rows:
+                for q in self.queues.get(e.party, ()):
+                    q.put_nowait(e)
+                self.last = e.id
+            if len(rows) < 1000:
+                await self.nap(self.poll_s)
+
+    async def stream(self, party: str, after: int) -> AsyncIterator[bytes]:
+        """Server-Sent Events for one party from event ``after`` on; nothing is lost
+        between the replay of stored events and the live ones (the queue is joined
+        first, and what both deliver is sent once)."""
+        q: asyncio.Queue[EventRow] = asyncio.Queue()
+        self.queues.setdefault(party, set()).add(q)
+        try:
+            sent = after
+            yield b"retry: 1000\n\n"
+            while True:
+                rows = await self.call(partial(_page, party=party, after=sent))
+                for e in rows:
+                    yield _sse(e)
+                    sent = e.id
+                if len(rows) < 500:
+                    break
+            while True:
+                try:
+                    e = await asyncio.wait_for(q.get(), self.keepalive_s)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                if e.id > sent:
+                    yield _sse(e)
+                    sent = e.id
+        finally:
+            self.queues[party].discard(q)
+
+
+def _page(st: SQLiteStore, *, party: str, after: int) -> list[EventRow]:
+    return st.events_after(party, after, 500)
+
+
+def _sse(e: EventRow) -> bytes:
+    return (f"id: {e.id}\nevent: {e.type}\ndata: ".encode() + orjson.dumps(event_json(e))
+            + b"\n\n")
+
+
+class Sweeper(_Worker):
+    """Escalates missed deadlines and expires past conflicts, every ``every_s``."""
+
+    def __init__(self, db: str, bus: Bus, every_s: float):
+        super().__init__(db, bus)
+        self.every_s = every_s
+
+    async def run(self) -> None:
+        while True:
+            await self.call(lambda st: Lifecycle(st, utc_now, self.bus).sweep())
+            await asyncio.sleep(self.every_s)
+
+
+async def run_all(workers: list[Any]) -> None:
+    await asyncio.gather(*(w.run() for w in workers))

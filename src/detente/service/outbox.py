@@ -1,0 +1,116 @@
+"""Events and webhook subscriptions: what a party is told, and where.
+
+Events are written to the outbox by the transaction that causes them (see
+:mod:`.journal`), one row per recipient party with a body in that party's terms, so a
+party can only ever receive what it is entitled to see. Webhook bodies are signed
+like Stripe's: ``Detente-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+"<t>.<body>" with the subscription's secret>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from ..errors import InputError, NotFound
+from ..store.contract import Store
+from ..store.dialogue_contract import EventRow, WebhookRow
+from .journal import Bus, transaction
+
+EVENT_TYPES = (
+    "conflict.opened", "conflict.changed", "conflict.resolved", "conflict.acknowledged",
+    "conflict.accepted", "conflict.escalated", "conflict.expired", "message.created",
+    "incident.reported", "incident.updated", "zone.entered", "zone.override",
+)
+SIGNATURE_HEADER = "Detente-Signature"
+SECRET_PREFIX = "whsec_"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The signature header's value for a body sent at ``timestamp``."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify(secret: str, header: str, body: bytes, *, tolerance_s: float = 300,
+           now: float | None = None) -> bool:
+    """Whether a received body is signed with this secret, recently (replays of old
+    bodies fail)."""
+    try:
+        parts = dict(p.split("=", 1) for p in header.split(","))
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
+        return False
+    expected = sign(secret, timestamp, body).split("v1=", 1)[1]
+    return any(hmac.compare_digest(expected, v) for k, v in
+               (p.split("=", 1) for p in header.split(",")) if k == "v1")
+
+
+def event_json(e: EventRow) -> dict[str, Any]:
+    """An event as delivered: its id (unique: de-duplicate on it), time and body."""
+    return {"id": e.id, "created_at": e.created_at, **orjson.loads(e.body)}
+
+
+def webhook_json(w: WebhookRow) -> dict[str, Any]:
+    return {"id": w.id, "url": w.url, "types": list(w.types) if w.types else None,
+            "created_at": w.created_at}
+
+
+class Outbox:
+    """A party's events and webhook subscriptions."""
+
+    def __init__(self, store: Store, clock: Callable[[], str], bus: Bus | None = None):
+        self.store = store
+        self.clock = clock
+        self.bus = bus
+
+    def events(self, party: str, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        return [event_json(e) for e in self.store.events_after(party, after, limit)]
+
+    def add_webhook(self, party: str, url: str, types: Sequence[str] | None = None
+                    ) -> tuple[dict[str, Any], str]:
+        """Subscribe a URL to the party's events (all, or these types); returns the
+        subscription and its signing secret, shown only now."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2000:
+            raise InputError("an http:// or https:// URL (at most 2,000 characters)",
+                             item="webhook", field="url")
+        if types is not None:
+            unknown = sorted(set(types) - set(EVENT_TYPES))
+            if unknown or not types:
+                raise InputError(f"unknown event type(s) {unknown}; known: "
+                                 f"{', '.join(EVENT_TYPES)}" if unknown else
+                                 "at least one event type (or leave it out for all)",
+                                 item="webhook", field="types")
+        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        with transaction(self.store, self.clock, party, self.bus) as j:
+            row = self.store.add_webhook(party, url, secret, types, j.now)
+            j.audit("webhook.created", f"webhook/{row.id}", {"party": party, "url": url},
+                    after=webhook_json(row))
+        return webhook_json(row), secret
+
+    def webhooks(self, party: str) -> list[dict[str, Any]]:
+        return [webhook_json(w) for w in self.store.list_webhooks(party)]
+
+    def delete_webhook(self, party: str, webhook_id: int) -> None:
+        with transaction(self.store, self.clock, party, self.bus) as j:
+            if not self.store.delete_webhook(party, webhook_id, j.now):
+                raise NotFound(f"no webhook {webhook_id}")
+            j.audit("webhook.deleted", f"webhook/{webhook_id}", {"party": party},
+                    before_digest=j.last_after(f"webhook/{webhook_id}"))
+
+    def deliveries(self, party: str, webhook_id: int, limit: int = 100
+                   ) -> list[dict[str, object]]:
+        """The delivery log: every attempt, newest first."""
+        if not any(w.id == webhook_id for w in self.store.list_webhooks(party)):
+            raise NotFound(f"no webhook {webhook_id}")
+        return self.store.list_attempts(webhook_id, limit)

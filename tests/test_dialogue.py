@@ -1,0 +1,346 @@
+"""The dialogue over a real server and a real webhook receiver on loopback: lifecycle,
+deadlines, hotline, incidents, at-least-once delivery in order, SSE resume,
+need-to-know for events, and the audit chain."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from detente.api import Settings
+from detente.api.background import Retry
+from detente.client import Client
+from detente.core.minima import Minima, Separation
+from detente.errors import InputError, NotFound, Refused
+from detente.service.parties import Parties
+from detente.store.sqlite import SQLiteStore
+
+from .conftest import serving
+from .receiver import Receiver, wait_for
+from .test_api import activity
+
+FAST = Settings(db="", retry=Retry(base_s=0.05, cap_s=0.3), poll_s=0.2, sweep_s=0.2)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_db(path: str) -> dict[str, str]:
+    store = SQLiteStore(path)
+    store.initialise(Minima(Separation(500.0, 150.0, 300.0)))
+    parties = Parties(store)
+    tokens = {"admin": parties.admin_token()}
+    for name in "ABC":
+        tokens[name] = parties.add(name, contact=f"cell of {name}",
+                                   escalation=f"duty officer of {name}")[1]
+    store.close()
+    return tokens
+
+
+@pytest.fixture
+def world(tmp_path) -> Iterator[dict[str, Any]]:
+    db = str(tmp_path / "dialogue.db")
+    tokens = make_db(db)
+    settings = Settings(**{**FAST.__dict__, "db": db})
+    with serving(settings) as url:
+        apis = {who: Client(url, token) for who, token in tokens.items()}
+        yield {"db": db, "url": url, "tokens": tokens, "api": apis}
+        for api in apis.values():
+            api.close()
+
+
+def conflict_between(w: dict[str, Any], a_id: str = "a-1", b_id: str = "b-1",
+                     **extra: Any) -> int:
+    w["api"]["A"].create_activity(activity(a_id, (13.1, 11.8), **extra))
+    made = w["api"]["B"].create_activity(activity(b_id, (13.15, 11.85), **extra))
+    assert len(made["conflicts"]) == 1
+    return int(made["conflicts"][0]["id"])
+
+
+def test_lifecycle_acknowledge_accept_resolve_with_history(world) -> None:
+    a, b, c = (world["api"][p] for p in "ABC")
+    cid = conflict_between(world)
+    first = a.conflict(cid)
+    assert first["status"] == "open" and first["deadline"] and first["acknowledged_by"] == []
+    assert a.acknowledge(cid)["status"] == "open"  # B has not yet
+    assert b.acknowledge(cid)["status"] == "acknowledged"
+    with pytest.raises(NotFound):
+        c.acknowledge(cid)  # not C's: hidden, not forbidden
+    # A change to the volume pairs opens it again; each side must acknowledge anew.
+    v = b.activity("b-1")["version"]
+    b.replace_activity("b-1", activity("b-1", (13.16, 11.85)), version=v)
+    again = a.conflict(cid)
+    assert again["status"] == "open" and again["acknowledged_by"] == []
+    a.accept(cid)
+    assert b.accept(cid)["status"] == "accepted"
+    b.cancel_activity("b-1")
+    assert a.conflict(cid)["status"] == "resolved"
+    with pytest.raises(Refused):
+        a.acknowledge(cid)
+    steps = [s["what"] for s in a.timeline(cid) if s["what"].startswith("conflict.")]
+    assert steps == ["conflict.opened", "conflict.acknowledged", "conflict.acknowledged",
+                     "conflict.changed", "conflict.accepted", "conflict.accepted",
+                     "conflict.resolved"]
+    assert [c["status"] for c in a.conflicts(status="live")] == []
+
+
+def test_missed_deadline_escalates_and_past_conflicts_expire(world) -> None:
+    admin, a, b = (world["api"][p] for p in ("admin", "A", "B"))
+    admin.set_ack_policy({"rules": [], "otherwise_ack_s": 0.3})
+    now = datetime.now(UTC)
+    soon = {"volumes": [{"geometry": {"type": "Point", "coordinates": [13.1, 11.8]},
+                         "radius_m": 1000, "alt_lower_m": 0, "alt_upper_m": 500,
+                         "time_start": (now - timedelta(minutes=1)).isoformat(),
+                         "time_end": (now + timedelta(seconds=2)).isoformat()}]}
+    a.create_activity({"id": "a-short", **soon})
+    cid = b.create_activity({"id": "b-short", **soon})["conflicts"][0]["id"]
+    a.acknowledge(cid)  # only B misses the deadline
+    escalated = wait_for(lambda: a.conflict(cid)["escalated"], what="escalation")
+    assert escalated == ["B"]
+    ev = wait_for(lambda: [e for e in b.events() if e["type"] == "conflict.escalated"],
+                  what="escalation event")
+    assert ev[0]["party"] == "B" and ev[0]["escalation_contact"] == "duty officer of B"
+    wait_for(lambda: a.conflict(cid)["status"] == "expired", what="expiry")
+    assert [e["type"] for e in a.events()][-1] == "conflict.expired"
+
+
+def test_receiver_down_then_up_gets_every_event_in_order_signed(world) -> None:
+    a, b, c = (world["api"][p] for p in "ABC")
+    receiver = Receiver(free_port())  # not started yet: down
+    for who, api in (("A", a), ("C", c)):
+        hook = api.add_webhook(receiver.url(who))
+        receiver.secrets[who] = hook["secret"]
+    cid = conflict_between(world)
+    b.send("we fly at 08:00, can you hold?", conflict_id=cid)
+    b.replace_activity("b-1", activity("b-1", (13.16, 11.85)),
+                       version=b.activity("b-1")["version"])
+    a.acknowledge(cid)
+    b.cancel_activity("b-1")
+    hook_id = a.webhooks()[0]["id"]
+    wait_for(lambda: len(a.deliveries(hook_id)) >= 3, what="failed attempts")
+    assert all(d["status"] is None and d["error"] for d in a.deliveries(hook_id))
+    receiver.start()
+    try:
+        expected = [e["id"] for e in a.events()]
+        assert len(expected) >= 5
+        got = wait_for(lambda: len(receiver.received("A")) >= len(expected)
+                       and receiver.received("A"), what="all of A's events")
+        ids = [g["event_id"] for g in got]
+        assert sorted(set(ids)) == expected  # every event, at least once
+        firsts = list(dict.fromkeys(ids))
+        assert firsts == expected  # in order
+        assert all(g["signed"] for g in got)
+        types = [g["body"]["type"] for g in got]
+        assert types[0] == "conflict.opened" and types[-1] == "conflict.resolved"
+        assert "message.created" in types
+        assert receiver.received("C") == []  # C is in none of it
+        assert c.events() == []
+        log = a.deliveries(hook_id)
+        assert log[0]["status"] == 200 and any(d["error"] for d in log)
+        # The message counts as delivered to A once the webhook took it.
+        wait_for(lambda: b.messages(conflict_id=cid)[0]["receipts"]["A"]["delivered_at"],
+                 what="delivered receipt")
+    finally:
+        receiver.stop()
+
+
+def test_sse_resumes_from_last_event_id_without_loss(world) -> None:
+    a, b = world["api"]["A"], world["api"]["B"]
+    seen: list[dict[str, Any]] = []
+    ready = threading.Event()
+
+    def listen(after: int | None, count: int) -> None:
+        with Client(world["url"], world["tokens"]["A"]) as api:
+            for e in api.stream(after, timeout=30):
+                seen.append(e)
+                ready.set()
+                if len(seen) >= count:
+                    return
+
+    cid = conflict_between(world)  # 1 event for A
+    t = threading.Thread(target=listen, args=(None, 2))
+    t.start()
+    wait_for(ready.is_set, what="stream")
+    b.send("first", conflict_id=cid)  # event 2: the listener stops after it
+    t.join(30)
+    assert [e["type"] for e in seen] == ["conflict.opened", "message.created"]
+    # Meanwhile (nobody listening) more happens; then resume after the last id seen.
+    for k in range(5):
+        b.send(f"while away {k}", conflict_id=cid)
+    b.cancel_activity("b-1")
+    t = threading.Thread(target=listen, args=(seen[-1]["id"], 8))
+    t.start()
+    t.join(30)
+    assert [e["id"] for e in seen] == [e["id"] for e in a.events()]
+    assert len({e["id"] for e in seen}) == len(seen) == 8
+
+
+def test_party_c_never_sees_a_b_events_messages_or_threads(world) -> None:
+    a, b, c = (world["api"][p] for p in "ABC")
+    cid = conflict_between(world)
+    b.send("secret plan", conflict_id=cid)
+    thread = a.open_thread("B")
+    a.send("direct line", thread_id=thread["id"])
+    c.create_activity(activity("c-1", (50.0, 50.0)))
+    assert c.events() == []
+    for call in (lambda: c.messages(conflict_id=cid), lambda: c.messages(thread_id=thread["id"]),
+                 lambda: c.send("hi", conflict_id=cid), lambda: c.timeline(cid),
+                 lambda: c.send("hi", thread_id=thread["id"])):
+        with pytest.raises(NotFound):
+            call()
+    assert c.threads() == []
+    b_types = [e["type"] for e in b.events()]
+    assert b_types == ["conflict.opened", "message.created"]
+
+
+def test_hotline_receipts_corrections_and_immutability(world) -> None:
+    a, b = world["api"]["A"], world["api"]["B"]
+    cid = conflict_between(world)
+    m = b.send("holding at FL100", conflict_id=cid)
+    assert m["receipts"]["A"] == {"delivered_at": None, "read_at": None}
+    assert a.messages(conflict_id=cid)[0]["receipts"]["A"]["delivered_at"]  # fetched
+    assert a.mark_read([m["id"]], conflict_id=cid) == [m["id"]]
+    assert b.messages(conflict_id=cid)[0]["receipts"]["A"]["read_at"]
+    with pytest.raises(InputError) as bad:
+        a.send("fix", conflict_id=cid, corrects=m["id"])  # not A's message
+    assert bad.value.field == "corrects"
+    fix = b.send("holding at FL110 (not 100)", conflict_id=cid, corrects=m["id"])
+    assert [x["body"] for x in a.messages(conflict_id=cid)] == [
+        "holding at FL100", "holding at FL110 (not 100)"]
+    assert fix["corrects"] == m["id"]
+    assert [t["unread"] for t in a.threads()] == [1]
+    conn = sqlite3.connect(world["db"])
+    with pytest.raises(sqlite3.DatabaseError, match="immutable"):
+        conn.execute("UPDATE messages SET body='rewritten' WHERE id=?", (m["id"],))
+    conn.close()
+
+
+def test_incidents_notify_the_named_parties_only(world) -> None:
+    a, b, c = (world["api"][p] for p in "ABC")
+    cid = conflict_between(world)
+    inc = a.report_incident({
+        "location": {"type": "Point", "coordinates": [13.12, 11.82]},
+        "occurred_at": "2030-06-01T08:10:00Z", "description": "near miss at the bridge",
+        "severity": "high", "parties": ["B"], "activities": ["a-1"], "conflicts": [cid]})
+    assert inc["status"] == "open" and inc["parties"] == ["B"]
+    assert [e["type"] for e in b.events()][-1] == "incident.reported"
+    with pytest.raises(NotFound):
+        c.incident(inc["id"])
+    assert c.incidents() == []
+    assert b.set_incident_status(inc["id"], "under-review")["status"] == "under-review"
+    assert [e["type"] for e in a.events()][-1] == "incident.updated"
+    with pytest.raises(InputError) as bad:
+        a.report_incident({"location": {"type": "Point", "coordinates": [200, 0]},
+                           "occurred_at": "2030-06-01T08:10:00Z", "description": "x",
+                           "severity": "low"})
+    assert bad.value.field == "location"
+    with pytest.raises(InputError) as bad:
+        c.report_incident({"location": {"type": "Point", "coordinates": [1, 0]},
+                           "occurred_at": "2030-06-01T08:10:00Z", "description": "x",
+                           "severity": "low", "conflicts": [cid]})
+    assert bad.value.field == "conflicts[0]"
+
+
+def test_audit_verify_names_an_altered_entry_and_export_tells_the_story(world, run_cli
+                                                                       ) -> None:
+    a, b = world["api"]["A"], world["api"]["B"]
+    cid = conflict_between(world)
+    a.acknowledge(cid)
+    db = world["db"]
+    ok = run_cli("audit", "verify", "--db", db, "--json")
+    assert ok.returncode == 0, ok.stderr
+    story = run_cli("audit", "export", "--conflict", str(cid), "--db", db, "--json")
+    rows = json.loads(story.stdout)
+    told = {r["party"] for r in rows if r["what"] == "told"}
+    assert told == {"A", "B"}
+    assert any(r["what"] == "conflict.acknowledged" and r["actor"] == "A" for r in rows)
+    review = run_cli("report", "--from", "2020-01-01T00:00:00Z", "--to",
+                     "2100-01-01T00:00:00Z", "--db", db, "--json")
+    by_party = {r["party"]: r for r in json.loads(review.stdout)["parties"]}
+    assert by_party["A"]["conflicts_opened"] == 1 and by_party["A"]["acknowledged"] == 1
+    assert by_party["A"]["median_ack_s"] is not None and by_party["B"]["acknowledged"] == 0
+    # Someone with the database file rewrites history: the chain names the entry.
+    conn = sqlite3.connect(db)
+    seq = conn.execute("SELECT seq FROM audit WHERE action='conflict.opened'").fetchone()[0]
+    conn.execute("DROP TRIGGER audit_immutable")
+    conn.execute("UPDATE audit SET actor='C' WHERE seq=?", (seq,))
+    conn.commit()
+    conn.close()
+    broken = run_cli("audit", "verify", "--db", db)
+    assert broken.returncode == 4
+    assert f"broken at entry {seq}" in broken.stderr
+    assert world["api"]["admin"].verify_audit()["broken"] == seq
+
+
+def test_event_in_flight_survives_sigkill_and_is_delivered_after_restart(tmp_path) -> None:
+    """The server dies (SIGKILL) after committing a conflict and while its webhook
+    request is in flight; started again, it delivers the event."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from .conftest import detente_exe
+
+    db = str(tmp_path / "kill.db")
+    tokens = make_db(db)
+    receiver = Receiver(free_port())
+    receiver.mode = "hang"
+    receiver.start()
+    port = free_port()
+
+    def start_server() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([*detente_exe(), "serve", "--db", db, "--port", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                with Client(url, tokens["A"], timeout=1) as api:
+                    api.minima()
+                return True
+            except Exception:  # noqa: BLE001 (not listening yet)
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                return False
+        wait_for(up, what="server up")
+        return proc
+
+    proc = start_server()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        with Client(url, tokens["A"]) as a, Client(url, tokens["B"]) as b:
+            hook = a.add_webhook(receiver.url("A"))
+            receiver.secrets["A"] = hook["secret"]
+            a.create_activity(activity("a-1", (13.1, 11.8)))
+            cid = b.create_activity(activity("b-1", (13.15, 11.85)))["conflicts"][0]["id"]
+            event_id = a.events()[0]["id"]
+        wait_for(lambda: receiver.seen >= 1, what="the delivery in flight")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        conn = sqlite3.connect(db)
+        undelivered = conn.execute("SELECT count(*) FROM deliveries WHERE delivered_at IS "
+                                   "NULL AND event_id=?", (event_id,)).fetchone()[0]
+        conn.close()
+        assert undelivered == 1  # committed, not delivered
+        receiver.mode = "up"
+        receiver.release.set()
+        time.sleep(0.2)
+        proc = start_server()
+        got = wait_for(lambda: [g for g in receiver.received("A")
+                                if g["event_id"] == event_id], what="delivery after restart")
+        assert got[0]["signed"] and got[0]["body"]["conflict"]["id"] == cid
+        assert got[0]["body"]["type"] == "conflict.opened"
+    finally:
+        proc.kill()
+        proc.wait(10)
+        receiver.stop()
