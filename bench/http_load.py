@@ -8,6 +8,7 @@ httpx in this one. Both share the machine's cores, so the figures are a floor.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import shutil
 import socket
@@ -38,8 +39,8 @@ def _volume(rng: random.Random, overlapping: bool, spot: int = 0) -> dict[str, A
     ring = [[x, y], [x + d, y], [x + d, y + d], [x, y + d], [x, y]]
     return {"geometry": {"type": "Polygon", "coordinates": [ring]},
             "alt_lower_m": 0, "alt_upper_m": 120,
-            "time_start": f"2026-06-{day:02d}T{hour:02d}:00:00Z",
-            "time_end": f"2026-06-{day:02d}T{hour:02d}:40:00Z"}
+            "time_start": f"2030-06-{day:02d}T{hour:02d}:00:00Z",
+            "time_end": f"2030-06-{day:02d}T{hour:02d}:40:00Z"}
 
 
 def _free_port() -> int:
@@ -73,6 +74,26 @@ async def _load(url: str, tokens: list[str], requests: int, concurrency: int,
     return latencies, errors, wall
 
 
+def start_server(db: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``detente serve`` on a free loopback port; returns it once it answers."""
+    exe = shutil.which("detente", path=str(Path(sys.executable).parent)) or "detente"
+    port = _free_port()
+    server = subprocess.Popen([exe, "serve", "--db", str(db), "--port", str(port),
+                               *os.environ.get("BENCH_SERVE_ARGS", "").split()],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(url + "/", timeout=1)
+            return server, url
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError("detente serve did not start") from None
+            time.sleep(0.1)
+
+
 def http_workload(db: Path, n_stored: int, requests: int, concurrency: int = 16
                   ) -> dict[str, Any]:
     """Submissions/s and latency percentiles for spread-out and overlapping traffic."""
@@ -83,21 +104,8 @@ def http_workload(db: Path, n_stored: int, requests: int, concurrency: int = 16
         name = f"load-party-{k}"
         tokens.append(parties.rotate(name) if store.find_party(name) else parties.add(name)[1])
     store.close()
-    exe = shutil.which("detente", path=str(Path(sys.executable).parent)) or "detente"
-    port = _free_port()
-    server = subprocess.Popen([exe, "serve", "--db", str(db), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_server(db)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(url + "/", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("detente serve did not start") from None
-                time.sleep(0.1)
         out: dict[str, Any] = {"n": n_stored, "requests": requests,
                                "concurrency": concurrency}
         for shape in ("spread", "overlapping"):

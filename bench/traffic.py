@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-START = 1_780_000_000  # 2026-05-28, seconds since the epoch
+START = 1_906_156_800  # 2030-05-28, seconds since the epoch (ahead: nothing expires)
 HORIZON_S = 7 * 86_400
 M_PER_DEG = 111_320.0
 

@@ -126,3 +126,40 @@ def test_preview_finds_what_submit_would_and_stores_nothing(tmp_path) -> None:
     assert 100 < found[0]["horizontal_m"] < 500
     assert svc.preview(probe.take([1])) == []
     assert svc.store.list_owners(party="B", zone=False) == []
+
+
+def test_group_commit_keeps_each_transaction_whole_and_alone(tmp_path) -> None:
+    """Writers of one process share commits; one that fails rolls back alone, and each
+    sees the ones before it."""
+    import threading
+
+    db = str(tmp_path / "group.db")
+    SQLiteStore(db).initialise(Minima(Separation(500.0, 150.0, 300.0)))
+    errors: list[str] = []
+
+    def work(k: int) -> None:
+        store = SQLiteStore(db)
+        try:
+            for r in range(20):
+                try:
+                    with store.write():
+                        before = len(store.list_parties())
+                        store.add_party(f"p{k}-{r}", None, "2030-01-01T00:00:00Z")
+                        assert len(store.list_parties()) == before + 1
+                        if r % 5 == 0:
+                            raise ValueError("refused")
+                except ValueError:
+                    pass
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(repr(exc))
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    names = {p.name for p in SQLiteStore(db).list_parties()}
+    assert names == {f"p{k}-{r}" for k in range(8) for r in range(20) if r % 5}

@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,31 +68,36 @@ class Services:
 
 class _Pool:
     """Store connections lent to one request at a time (FastAPI may run a request's
-    dependencies and its endpoint on different threads, so per-thread is not enough)."""
+    dependencies and its endpoint on different threads, so per-thread is not enough).
+
+    At most ``workers`` requests work at once; the rest wait on the event loop, holding
+    no thread. (Sixteen threads all running Python starve the one holding the write
+    lock of the GIL: p50 657 ms at 16 concurrent overlapping submissions, 17 ms one at
+    a time. And waiting inside the thread pool deadlocked once more requests waited
+    than it has threads: the releases need a thread too.)"""
 
     def __init__(self, settings: Settings, bus: Bus):
         self.settings = settings
         self.bus = bus
         self.idle: queue.SimpleQueue[Services] = queue.SimpleQueue()
-        # At most this many requests work at once; the rest wait here. Sixteen threads
-        # all running Python starve the one holding the write lock of the GIL (measured:
-        # p50 657 ms at 16 concurrent overlapping submissions, 17 ms one at a time).
-        self.active = threading.BoundedSemaphore(settings.workers)
+        self._gate: asyncio.Semaphore | None = None
 
-    def acquire(self) -> Services:
-        self.active.acquire()
+    @property
+    def gate(self) -> asyncio.Semaphore:
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(self.settings.workers)
+        return self._gate
+
+    async def acquire(self) -> Services:
+        await self.gate.acquire()
         try:
-            try:
-                return self.idle.get_nowait()
-            except queue.Empty:
-                return Services(self.settings, self.bus)
-        except BaseException:
-            self.active.release()
-            raise
+            return self.idle.get_nowait()
+        except queue.Empty:
+            return Services(self.settings, self.bus)
 
     def release(self, services: Services) -> None:
         self.idle.put(services)
-        self.active.release()
+        self.gate.release()
 
 
 class LimitBody:
@@ -182,10 +186,10 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def get_services(request: Request) -> Iterator[Services]:
+async def get_services(request: Request) -> AsyncIterator[Services]:
     """This request's use cases, on a connection no other request holds meanwhile."""
     pool: _Pool = request.app.state.pool
-    services = pool.acquire()
+    services = await pool.acquire()
     try:
         yield services
     finally:

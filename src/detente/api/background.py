@@ -27,7 +27,7 @@ from ..service.hotline import Hotline
 from ..service.journal import Bus, transaction
 from ..service.lifecycle import SYSTEM, Lifecycle
 from ..service.outbox import SIGNATURE_HEADER, event_json, sign
-from ..store.dialogue_contract import Due, EventRow
+from ..store.dialogue_contract import Attempt, Due, EventRow
 from ..store.sqlite import SQLiteStore
 
 T = TypeVar("T")
@@ -86,7 +86,10 @@ class _Worker:
 
 class Dispatcher(_Worker):
     """Delivers each webhook's events in order, one at a time per webhook, retrying a
-    failed one (and holding the later ones back) with exponential backoff."""
+    failed one (and holding the later ones back) with exponential backoff. Outcomes
+    are recorded a batch at a time, after the receiver has answered."""
+
+    BATCH = 64
 
     def __init__(self, db: str, bus: Bus, retry: Retry, poll_s: float, timeout_s: float):
         super().__init__(db, bus)
@@ -99,10 +102,11 @@ class Dispatcher(_Worker):
     async def run(self) -> None:
         async with httpx.AsyncClient(timeout=self.timeout_s, trust_env=False) as client:
             while True:
-                due = await self.call(lambda st: st.due(time.time(), sorted(self.busy)))
-                for d in due:
-                    self.busy.add(d.webhook.id)
-                    task = asyncio.create_task(self._deliver(client, d))
+                due = await self.call(lambda st: st.due(time.time(), sorted(self.busy),
+                                                        self.BATCH))
+                for batch in due:
+                    self.busy.add(batch[0].webhook.id)
+                    task = asyncio.create_task(self._deliver(client, batch))
                     self.tasks.add(task)
                     task.add_done_callback(self.tasks.discard)
                 nxt = await self.call(lambda st: st.next_due())
@@ -110,53 +114,65 @@ class Dispatcher(_Worker):
                 await self.nap(self.poll_s if nxt is None or nxt <= now
                                else min(nxt - now, self.poll_s))
 
-    async def _deliver(self, client: httpx.AsyncClient, d: Due) -> None:
+    async def _deliver(self, client: httpx.AsyncClient, batch: list[Due]) -> None:
+        """Send in order until one fails; record what happened."""
+        done: list[tuple[Due, Attempt]] = []
         try:
-            body = orjson.dumps(event_json(d.event))
-            sent = time.time()
-            status: int | None = None
-            error: str | None = None
-            try:
-                r = await client.post(d.webhook.url, content=body, headers={
-                    "Content-Type": "application/json",
-                    "Detente-Event-Id": str(d.event.id),
-                    "Detente-Event-Type": d.event.type,
-                    SIGNATURE_HEADER: sign(d.webhook.secret, int(sent), body)})
-                status = r.status_code
-                if not 200 <= status < 300:
-                    error = f"HTTP {status}"
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"[:500]
-            ms = (time.time() - sent) * 1000
-            await self.call(lambda st: self._record(st, d, status, error, ms))
+            for d in batch:
+                attempt = await self._post(client, d)
+                done.append((d, attempt))
+                if not attempt.delivered:
+                    break
         finally:
-            self.busy.discard(d.webhook.id)
+            if done:
+                await self.call(lambda st: self._record(st, done))
+            self.busy.discard(batch[0].webhook.id)
             self.wake.set()
 
-    def _record(self, st: SQLiteStore, d: Due, status: int | None, error: str | None,
-                ms: float) -> None:
-        e = d.event
-        with transaction(st, utc_now, SYSTEM) as j:
-            delivered = error is None
-            created = _unix(e.created_at)
-            next_at = None if delivered else self.retry.next_at(d.attempts + 1, time.time(),
-                                                                 created)
-            st.record_attempt(d.webhook.id, e.id, now=j.now, status=status, error=error,
-                              ms=ms, delivered=delivered, next_at=next_at)
-            if delivered and e.conflict_id is not None:
-                j.audit("event.delivered", f"conflict/{e.conflict_id}",
-                        {"party": e.party, "event": e.id, "type": e.type,
-                         "webhook": d.webhook.id})
-            if not delivered and next_at is None:
-                j.audit("event.undeliverable", f"webhook/{d.webhook.id}",
-                        {"party": e.party, "event": e.id, "attempts": d.attempts + 1})
-        if delivered and e.type == "message.created":
-            Hotline(st, utc_now).delivered(e.party, orjson.loads(e.body)["message"]["id"])
+    async def _post(self, client: httpx.AsyncClient, d: Due) -> Attempt:
+        body = orjson.dumps(event_json(d.event))
+        sent = time.time()
+        status: int | None = None
+        error: str | None = None
+        try:
+            r = await client.post(d.webhook.url, content=body, headers={
+                "Content-Type": "application/json",
+                "Detente-Event-Id": str(d.event.id),
+                "Detente-Event-Type": d.event.type,
+                SIGNATURE_HEADER: sign(d.webhook.secret, int(sent), body)})
+            status = r.status_code
+            if not 200 <= status < 300:
+                error = f"HTTP {status}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        now = time.time()
+        next_at = None if error is None else self.retry.next_at(
+            d.attempts + 1, now, _unix(d.event.created_at))
+        return Attempt(d.webhook.id, d.event.id, status, error, (now - sent) * 1000,
+                       error is None, next_at)
 
-    async def stop(self) -> None:
+    def _record(self, st: SQLiteStore, done: list[tuple[Due, Attempt]]) -> None:
+        messages = []
+        with transaction(st, utc_now, SYSTEM) as j:
+            st.record_attempts([a for _, a in done], j.now)
+            for d, a in done:
+                e = d.event
+                if a.delivered and e.conflict_id is not None:
+                    j.audit("event.delivered", f"conflict/{e.conflict_id}",
+                            {"party": e.party, "event": e.id, "type": e.type,
+                             "webhook": a.webhook_id})
+                elif not a.delivered and a.next_at is None:
+                    j.audit("event.undeliverable", f"webhook/{a.webhook_id}",
+                            {"party": e.party, "event": e.id, "attempts": d.attempts + 1})
+                if a.delivered and e.type == "message.created":
+                    messages.append((e.party, orjson.loads(e.body)["message"]["id"]))
+        for party, message_id in messages:
+            Hotline(st, utc_now).delivered(party, message_id)
+
+    def close(self) -> None:
         for task in list(self.tasks):
             task.cancel()
-        self.close()
+        super().close()
 
 
 def _unix(instant: str) -> float:
@@ -171,7 +187,7 @@ class Hub(_Worker):
         super().__init__(db, bus)
         self.poll_s = poll_s
         self.keepalive_s = keepalive_s
-        self.queues: dict[str, set[asyncio.Queue[EventRow]]] = {}
+        self.queues: dict[str, set[asyncio.Queue[tuple[int, bytes]]]] = {}
         self.last = 0
 
     async def run(self) -> None:
@@ -179,8 +195,11 @@ class Hub(_Worker):
         while True:
             rows = await self.call(lambda st: st.events_after(None, self.last, 1000))
             for e in rows:
-                for q in self.queues.get(e.party, ()):
-                    q.put_nowait(e)
+                listeners = self.queues.get(e.party, ())
+                if listeners:
+                    message = _sse(e)  # formatted once for all of the party's streams
+                    for q in listeners:
+                        q.put_nowait((e.id, message))
                 self.last = e.id
             if len(rows) < 1000:
                 await self.nap(self.poll_s)
@@ -189,7 +208,7 @@ class Hub(_Worker):
         """Server-Sent Events for one party from event ``after`` on; nothing is lost
         between the replay of stored events and the live ones (the queue is joined
         first, and what both deliver is sent once)."""
-        q: asyncio.Queue[EventRow] = asyncio.Queue()
+        q: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
         self.queues.setdefault(party, set()).add(q)
         try:
             sent = after
@@ -203,13 +222,13 @@ class Hub(_Worker):
                     break
             while True:
                 try:
-                    e = await asyncio.wait_for(q.get(), self.keepalive_s)
+                    event_id, message = await asyncio.wait_for(q.get(), self.keepalive_s)
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
-                if e.id > sent:
-                    yield _sse(e)
-                    sent = e.id
+                if event_id > sent:
+                    yield message
+                    sent = event_id
         finally:
             self.queues[party].discard(q)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
@@ -15,11 +16,12 @@ from .app import _Pool, bearer
 router = APIRouter(tags=["events"], responses=problems.documented(401, 403, 422))
 
 
-def _caller(pool: _Pool, creds: HTTPAuthorizationCredentials | None) -> str:
+async def _caller(pool: _Pool, creds: HTTPAuthorizationCredentials | None) -> str:
     """Authenticate without holding a connection for the stream's lifetime."""
-    services = pool.acquire()
+    services = await pool.acquire()
     try:
-        who = services.parties.authenticate(creds.credentials if creds else None)
+        who = await run_in_threadpool(services.parties.authenticate,
+                                      creds.credentials if creds else None)
     finally:
         pool.release(services)
     if who.party is None:
@@ -30,7 +32,7 @@ def _caller(pool: _Pool, creds: HTTPAuthorizationCredentials | None) -> str:
 @router.get("/events", summary="The caller's events (SSE or JSON)", response_model=None,
             responses={200: {"content": {"text/event-stream": {}, "application/json": {}},
                              "description": "Server-Sent Events, or a JSON list"}})
-def events(request: Request,
+async def events(request: Request,
            after: int | None = Query(None, ge=0, lt=2**63,
                                      description="events after this id (default: from "
                                                  "Last-Event-ID, else from the start)"),
@@ -44,7 +46,7 @@ def events(request: Request,
     resumes exactly after it. Otherwise: a JSON list of up to ``limit`` events after
     ``after``, to poll. Each event goes only to the party it concerns."""
     pool: _Pool = request.app.state.pool
-    caller = _caller(pool, creds)
+    caller = await _caller(pool, creds)
     start = after
     if start is None and last_event_id:
         if not last_event_id.isdigit() or int(last_event_id) >= 2**63:
@@ -56,9 +58,10 @@ def events(request: Request,
         return StreamingResponse(hub.stream(caller, start), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store",
                                           "X-Accel-Buffering": "no"})
-    services = pool.acquire()
+    services = await pool.acquire()
     try:
-        page: list[dict[str, Any]] = services.outbox.events(caller, start, limit)
+        page: list[dict[str, Any]] = await run_in_threadpool(services.outbox.events, caller,
+                                                             start, limit)
     finally:
         pool.release(services)
     return JSONResponse(page)

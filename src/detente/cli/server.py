@@ -78,6 +78,8 @@ def serve(
     db: Path | None = typer.Option(None, "--db", help=DB_HELP),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
+    workers: int = typer.Option(0, "--workers", help="Requests worked on at once (the "
+                                "rest wait); default: the number of cores."),
 ) -> None:
     """Run the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs).
 
@@ -91,7 +93,10 @@ def serve(
     svc = _open(db)
     svc.minima()  # refuses a missing or foreign database before listening
     path = svc.store.path
-    app = create_app(Settings(db=path, parallel=_parallel(), workers=os.cpu_count() or 1))
+    import sys
+    sys.setswitchinterval(float(os.environ.get("DETENTE_SWITCH", "0.005")))
+    app = create_app(Settings(db=path, parallel=_parallel(),
+                              workers=workers or os.cpu_count() or 1))
     err.print(f"detente API on http://{host}:{port}/v1 (docs: http://{host}:{port}/docs)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
@@ -126,4 +131,4 @@ def demo(
                         [[name, token] for name, token in made.tokens.items()]))
     if no_serve:
         return
-    serve(db=db, host=host, port=port)
+    serve(db=db, host=host, port=port, workers=0)

@@ -28,6 +28,7 @@ Parallel = Callable[..., Iterable[Any]]
 
 GROWTH = 4.0  # duration ratio between levels
 MAX_CELLS = 10_000  # cells at the finest level, at most: bounds the per-cell loop
+SMALL = 5_000  # boxes: below this, joins stay on the calling thread
 
 
 def _wrap_copies(lo: FloatArray, hi: FloatArray) -> tuple[FloatArray, FloatArray, IntArray]:
@@ -80,7 +81,10 @@ def _cell_join(boxes_a: NDArray[np.object_], cells_a: NDArray[np.int64],
         hit_p, hit_q = shapely.STRtree(boxes_b[q]).query(boxes_a[p])
         return p[hit_p], q[hit_q]
 
-    found = list(parallel(one_cell, ka.tolist(), kb.tolist()))
+    # Handing small work to other threads costs more than it saves: under load a
+    # handoff may wait a whole GIL switch interval (5 ms).
+    spread = parallel if len(ka) > 1 and len(cells_a) + len(cells_b) > SMALL else map
+    found = list(spread(one_cell, ka.tolist(), kb.tolist()))
     e = np.empty(0, dtype=np.intp)
     return (np.concatenate([e, *(f[0] for f in found)]),
             np.concatenate([e, *(f[1] for f in found)]))
@@ -89,7 +93,8 @@ def _cell_join(boxes_a: NDArray[np.object_], cells_a: NDArray[np.int64],
 def _boxes(lo: FloatArray, hi: FloatArray, parallel: Parallel) -> NDArray[np.object_]:
     """shapely boxes, built in pieces (GEOS releases the GIL)."""
     pieces = [slice(k, k + 100_000) for k in range(0, len(lo), 100_000)]
-    built = parallel(lambda s: shapely.box(lo[s, 0], lo[s, 1], hi[s, 0], hi[s, 1]), pieces)
+    built = (parallel if len(pieces) > 1 else map)(
+        lambda s: shapely.box(lo[s, 0], lo[s, 1], hi[s, 0], hi[s, 1]), pieces)
     return np.concatenate([np.empty(0, dtype=object), *built])
 
 

@@ -137,7 +137,8 @@ def build_polygons(
         shapely.GeometryType.POLYGON, flat, offsets=(ring_offsets, poly_offsets)
     )
     pieces = np.array_split(geoms, max(1, len(geoms) // 100_000))
-    valid = np.concatenate(list(parallel(shapely.is_valid, pieces)))
+    valid = np.concatenate(list((parallel if len(pieces) > 1 else map)(shapely.is_valid,
+                                                                        pieces)))
     if not valid.all():
         p = int(np.flatnonzero(~valid)[0])
         reason = shapely.is_valid_reason(geoms[p])

@@ -48,6 +48,19 @@ class Due:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """One delivery attempt's outcome."""
+
+    webhook_id: int
+    event_id: int
+    status: int | None
+    error: str | None
+    ms: float
+    delivered: bool
+    next_at: float | None  # when to try again (None with delivered False: give up)
+
+
+@dataclass(frozen=True)
 class ThreadRow:
     id: int
     conflict_id: int | None
@@ -135,15 +148,15 @@ class DialogueStore(Protocol):
 
     def delete_webhook(self, party: str, webhook_id: int, now: str) -> bool: ...
 
-    def due(self, now_unix: float, busy: Sequence[int]) -> list[Due]: ...
+    def due(self, now_unix: float, busy: Sequence[int], limit: int) -> list[list[Due]]:
+        """Per webhook not in ``busy`` whose oldest undelivered event is due now: up to
+        ``limit`` of its undelivered events, oldest first."""
 
     def next_due(self) -> float | None:
         """When the earliest pending delivery falls due (Unix seconds)."""
 
-    def record_attempt(self, webhook_id: int, event_id: int, *, now: str, status: int | None,
-                       error: str | None, ms: float, delivered: bool,
-                       next_at: float | None) -> None:
-        """Log an attempt; mark delivered, reschedule (next_at) or give up (neither)."""
+    def record_attempts(self, attempts: Sequence[Attempt], now: str) -> None:
+        """Log attempts; mark each delivered, rescheduled (next_at) or given up."""
 
     def list_attempts(self, webhook_id: int, limit: int) -> list[dict[str, object]]: ...
 

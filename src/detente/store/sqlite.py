@@ -12,9 +12,7 @@ in 20 minute steps from 2020.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
@@ -30,6 +28,7 @@ from ..core.volumes import VolumeSet
 from ..errors import AlreadyExists, DetenteError
 from .contract import ActivityRow, ConflictRow, ConflictUpsert, PartyRow, StoredVolumes
 from .sqlite_dialogue import LIVE, SQLiteDialogue
+from .sqlite_writer import connect, release_writer, writer_for
 
 SCHEMA_VERSION = 3
 KM_PER_DEG = 111.32
@@ -95,32 +94,22 @@ def _statements(script: str) -> Iterator[str]:
             pending = ""
 
 
-_LOCKS: dict[str, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
-
-
-def _writer_lock(path: str) -> threading.Lock:
-    key = os.path.realpath(path)
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault(key, threading.Lock())
-
-
 class SQLiteStore(SQLiteDialogue):
     """The store contract on one SQLite file."""
 
     def __init__(self, path: str, *, timeout_s: float = 60.0):
         self.path = path
-        self.conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None,
-                                    check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
+        self.conn = connect(path, timeout_s)  # reads; writes go through the writer
         self._in_write = False
         self._checked = False
-        self._writers = _writer_lock(path)  # shared by this process's stores of the file
+        self._writer, self._writer_key = writer_for(path, timeout_s)
+        self._closed = False
 
     def close(self) -> None:
-        self.conn.close()
+        if not self._closed:
+            self._closed = True
+            self.conn.close()
+            release_writer(self._writer_key)
 
     # -- schema and settings -------------------------------------------------
     def initialise(self, minima: Minima) -> None:
@@ -154,24 +143,19 @@ class SQLiteStore(SQLiteDialogue):
 
     @contextmanager
     def write(self) -> Iterator[None]:
-        """One write transaction. Threads of this process queue on a lock first: waiting
-        inside SQLite's busy handler means sleeping in growing steps, which turned 16
-        concurrent HTTP writers into p99 latencies of seconds. Other processes still
-        serialise on SQLite's own write lock."""
+        """One write transaction, on this process's shared write connection (see
+        :mod:`.sqlite_writer`: threads queue in order, groups commit together). Other
+        processes serialise on SQLite's own write lock."""
         if self._in_write:
             yield
             return
-        with self._writers:
-            self.conn.execute("BEGIN IMMEDIATE")
+        with self._writer.transaction() as conn:
+            own, self.conn = self.conn, conn
             self._in_write = True
             try:
                 yield
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            else:
-                self.conn.execute("COMMIT")
             finally:
+                self.conn = own
                 self._in_write = False
 
     # -- parties and tokens ----------------------------------------------------

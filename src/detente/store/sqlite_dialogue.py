@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from .dialogue_contract import (
+    Attempt,
     AuditRow,
     Due,
     EventRow,
@@ -168,22 +169,23 @@ class SQLiteDialogue:
                               "delivered_at IS NULL AND failed_at IS NULL", (now, webhook_id))
         return bool(cur.rowcount)
 
-    def due(self, now_unix: float, busy: Sequence[int]) -> list[Due]:
+    def due(self, now_unix: float, busy: Sequence[int], limit: int) -> list[list[Due]]:
         heads = self.conn.execute(
             "SELECT webhook_id, min(event_id) FROM deliveries WHERE delivered_at IS NULL AND "
             "failed_at IS NULL GROUP BY webhook_id").fetchall()
         out = []
         skip = set(busy)
-        for wid, eid in heads:
+        for wid, _ in heads:
             if wid in skip:
                 continue
-            r = self.conn.execute(
+            rows = self.conn.execute(
                 f"SELECT d.attempts, d.next_at, {_prefixed('w', _WEBHOOK_COLS)}, "
                 f"{_prefixed('e', _EVENT_COLS)} FROM deliveries d "
                 "JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id "
-                "WHERE d.webhook_id=? AND d.event_id=?", (wid, eid)).fetchone()
-            if r[1] <= now_unix:
-                out.append(Due(_webhook(r[2:8]), EventRow(*r[8:]), r[0]))
+                "WHERE d.webhook_id=? AND d.delivered_at IS NULL AND d.failed_at IS NULL "
+                "ORDER BY d.event_id LIMIT ?", (wid, limit)).fetchall()
+            if rows and rows[0][1] <= now_unix:
+                out.append([Due(_webhook(r[2:8]), EventRow(*r[8:]), r[0]) for r in rows])
         return out
 
     def next_due(self) -> float | None:
@@ -191,22 +193,17 @@ class SQLiteDialogue:
                               "AND failed_at IS NULL").fetchone()
         return None if r[0] is None else float(r[0])
 
-    def record_attempt(self, webhook_id: int, event_id: int, *, now: str, status: int | None,
-                       error: str | None, ms: float, delivered: bool,
-                       next_at: float | None) -> None:
-        self.conn.execute("INSERT INTO attempts (webhook_id, event_id, at, status, error, ms) "
-                          "VALUES (?, ?, ?, ?, ?, ?)",
-                          (webhook_id, event_id, now, status, error, ms))
-        if delivered:
-            self.conn.execute("UPDATE deliveries SET attempts=attempts+1, delivered_at=? "
-                              "WHERE webhook_id=? AND event_id=?", (now, webhook_id, event_id))
-        elif next_at is not None:
-            self.conn.execute("UPDATE deliveries SET attempts=attempts+1, next_at=? "
-                              "WHERE webhook_id=? AND event_id=?",
-                              (next_at, webhook_id, event_id))
-        else:
-            self.conn.execute("UPDATE deliveries SET attempts=attempts+1, failed_at=? "
-                              "WHERE webhook_id=? AND event_id=?", (now, webhook_id, event_id))
+    def record_attempts(self, attempts: Sequence[Attempt], now: str) -> None:
+        self.conn.executemany(
+            "INSERT INTO attempts (webhook_id, event_id, at, status, error, ms) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(a.webhook_id, a.event_id, now, a.status, a.error, a.ms) for a in attempts])
+        self.conn.executemany(
+            "UPDATE deliveries SET attempts=attempts+1, delivered_at=?, "
+            "next_at=coalesce(?, next_at), failed_at=? WHERE webhook_id=? AND event_id=?",
+            [(now if a.delivered else None, a.next_at,
+              now if not a.delivered and a.next_at is None else None, a.webhook_id,
+              a.event_id) for a in attempts])
 
     def list_attempts(self, webhook_id: int, limit: int) -> list[dict[str, object]]:
         rows = self.conn.execute(

