@@ -92,6 +92,9 @@ _SEPARATORS = {4: ord("-"), 7: ord("-"), 10: ord("T"), 13: ord(":"), 16: ord(":"
                19: ord("Z")}
 
 
+SMALL = 64
+
+
 def parse_instants(texts: Sequence[str], *, round_up: bool = False) -> NDArray[np.int64]:
     """Parse many instants at once (all strings); same results as :func:`parse_instant`.
 
@@ -99,6 +102,9 @@ def parse_instants(texts: Sequence[str], *, round_up: bool = False) -> NDArray[n
     other string goes through :func:`parse_instant`, which raises on a bad one.
     """
     n = len(texts)
+    if n <= SMALL:  # a few: the vector set-up costs more than it saves (130 us vs 1.4)
+        return np.fromiter((parse_instant(t, round_up=round_up) for t in texts),
+                           dtype=np.int64, count=n)
     out = np.empty(n, dtype=np.int64)
     plain = np.fromiter(map(len, texts), dtype=np.int64, count=n) == 20
     rows = np.flatnonzero(plain)
