@@ -26,13 +26,16 @@ def party_add(
     name: str = typer.Argument(..., help="The party's name, as others will see it."),
     contact: str | None = typer.Option(None, "--contact",
                                        help="How to reach its deconfliction cell."),
+    escalation: str | None = typer.Option(None, "--escalation",
+                                          help="Who is told when it misses an "
+                                               "acknowledgement deadline (in the event)."),
     db: Path | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Create a party and print its API token (shown only now) on stdout.
 
     Example: detente party add "Northern Air Wing" --contact "+234 800 000 0001"
     """
-    row, token = _parties(db).add(name, contact)
+    row, token = _parties(db).add(name, contact, escalation)
     err.print(f"Party '{row.name}' created. Its API token (shown only now):")
     print(token)
 
@@ -43,14 +46,15 @@ def party_list(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List the parties."""
-    rows = [{"name": p.name, "contact": p.contact, "created_at": p.created_at}
-            for p in _parties(db).list()]
+    rows = [{"name": p.name, "contact": p.contact, "escalation": p.escalation,
+             "created_at": p.created_at} for p in _parties(db).list()]
     if as_json:
         print_json(rows)
     else:
         console.print(table(f"{len(rows)} part{'y' if len(rows) == 1 else 'ies'}",
-                            ["name", "contact", "created"],
-                            [[r["name"], r["contact"] or "", r["created_at"]] for r in rows]))
+                            ["name", "contact", "escalation", "created"],
+                            [[r["name"], r["contact"] or "", r["escalation"] or "",
+                              r["created_at"]] for r in rows]))
 
 
 @party_app.command("rotate")
