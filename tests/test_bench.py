@@ -47,7 +47,8 @@ def test_bench_command_and_traffic_command(tmp_path) -> None:
     subprocess.run([sys.executable, "-m", "bench.run", "--check-sizes", "300", "3000",
                     "--stored-sizes", "500", "--queries", "10", "--parties", "4",
                     "--http-requests", "20", "--notify-rates", "20", "--notify-seconds",
-                    "1", "--sse-clients", "3", "--out", str(out)], cwd=root, check=True, capture_output=True)
+                    "1", "--sse-clients", "3", "--out", str(out)],
+                   cwd=root, check=True, capture_output=True)
     text = out.read_text()
     assert "4 parties" in text and "| 3,000 |" in text and "check of 3,000" in text
     assert "| 500 | 16 | overlapping |" in text

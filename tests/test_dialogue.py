@@ -253,7 +253,7 @@ def test_incidents_notify_the_named_parties_only(world) -> None:
 
 def test_audit_verify_names_an_altered_entry_and_export_tells_the_story(world, run_cli
                                                                        ) -> None:
-    a, b = world["api"]["A"], world["api"]["B"]
+    a = world["api"]["A"]
     cid = conflict_between(world)
     a.acknowledge(cid)
     db = world["db"]
@@ -309,7 +309,7 @@ def test_event_in_flight_survives_sigkill_and_is_delivered_after_restart(tmp_pat
                 with Client(url, tokens["A"], timeout=1) as api:
                     api.minima()
                 return True
-            except Exception:  # noqa: BLE001 (not listening yet)
+            except Exception:
                 assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
                 return False
         wait_for(up, what="server up")
@@ -344,3 +344,102 @@ def test_event_in_flight_survives_sigkill_and_is_delivered_after_restart(tmp_pat
         proc.kill()
         proc.wait(10)
         receiver.stop()
+
+
+def test_remote_cli_carries_the_dialogue(world, tmp_path) -> None:
+    """`detente remote ...` for the dialogue through the real console script."""
+    import os
+    import subprocess
+
+    from .conftest import detente_exe
+
+    cid = conflict_between(world)
+
+    def run(who: str, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "DETENTE_URL": world["url"], "DETENTE_TOKEN": world["tokens"][who],
+               "COLUMNS": "200"}
+        return subprocess.run([*detente_exe(), "remote", *args], env=env, text=True,
+                              capture_output=True, timeout=60)
+
+    hook = run("A", "webhook", "--add", "http://127.0.0.1:9/never", "--types",
+               "conflict.escalated", "--json")
+    assert hook.returncode == 0 and "secret (shown once): whsec_" in hook.stderr
+    assert json.loads(hook.stdout)[0]["types"] == ["conflict.escalated"]
+    assert run("B", "send", "holding at the bridge", "--conflict", str(cid)).returncode == 0
+    messages = json.loads(run("A", "messages", "--conflict", str(cid), "--json").stdout)
+    assert [m["body"] for m in messages] == ["holding at the bridge"]
+    assert run("A", "ack", str(cid)).returncode == 0
+    assert "acknowledged" in run("B", "ack", str(cid)).stderr
+    steps = json.loads(run("A", "timeline", str(cid), "--json").stdout)
+    assert [s["actor"] for s in steps if s["what"] == "conflict.acknowledged"] == ["A", "B"]
+    lines = run("A", "events").stdout.splitlines()
+    assert [json.loads(x)["type"] for x in lines] == [
+        "conflict.opened", "message.created", "conflict.acknowledged",
+        "conflict.acknowledged"]
+    incident = tmp_path / "incident.json"
+    incident.write_text(json.dumps({
+        "location": {"type": "Point", "coordinates": [13.12, 11.82]},
+        "occurred_at": "2030-06-01T08:10:00Z", "description": "near miss",
+        "severity": "medium", "parties": ["B"]}))
+    assert run("A", "incident", str(incident)).returncode == 0
+    assert json.loads(run("B", "incidents", "--json").stdout)[0]["reporter"] == "A"
+    bad = run("C", "ack", str(cid))
+    assert bad.returncode == 3 and "no conflict" in bad.stderr  # not C's: not found
+
+
+def test_review_and_sweep_from_the_command_line(tmp_path, run_cli) -> None:
+    """The review as Markdown; a sweep escalates a past deadline, and the review
+    counts it."""
+    from detente.core.scenario import read_scenario
+    from detente.service.deconfliction import Deconfliction
+    from detente.service.lifecycle import AckPolicy, Lifecycle
+
+    from .conftest import collection, feature, square
+
+    db = str(tmp_path / "detente.db")
+    make_db(db)
+    store = SQLiteStore(db)
+    then = "2025-05-01T08:00:00.000000Z"  # submitted long ago: the deadline is past
+    Lifecycle(store, lambda: then).set_policy(AckPolicy((), 60.0), "admin")
+    svc = Deconfliction(store, clock=lambda: then)
+
+    scen = read_scenario(collection(
+        feature("a", "A", square(13.1, 11.8, 0.1), time_start="2030-06-01T08:00:00Z",
+                time_end="2030-06-01T09:00:00Z"),
+        feature("b", "B", square(13.15, 11.85, 0.1), time_start="2030-06-01T08:00:00Z",
+                time_end="2030-06-01T09:00:00Z")))
+    svc.submit(scen)
+    store.close()
+    swept = run_cli("sweep", "--db", db)
+    assert swept.returncode == 0 and "2 escalation(s)" in swept.stderr
+    md = run_cli("report", "--from", "2025-01-01T00:00:00Z", "--to", "2031-01-01T00:00:00Z",
+                 "--db", db)
+    assert md.returncode == 0, md.stderr
+    assert md.stdout.startswith("# detente review")
+    assert "| A | 1 | 0 | n/a | 1 | 0 | 0 |" in md.stdout
+    bad = run_cli("report", "--from", "yesterday", "--to", "2031-01-01T00:00:00Z", "--db", db)
+    assert bad.returncode == 2 and "--from" in bad.stderr
+
+
+def test_a_version_2_database_is_upgraded_by_init(tmp_path, run_cli) -> None:
+    db = str(tmp_path / "old.db")
+    make_db(db)
+    conn = sqlite3.connect(db)
+    for table in ("conflict_parties", "events", "webhooks", "deliveries", "attempts",
+                  "threads", "messages", "receipts", "incidents", "incident_parties",
+                  "audit"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("DROP INDEX conflicts_deadline")
+    conn.execute("DROP INDEX conflicts_ends")
+    for column in ("starts", "ends", "deadline"):
+        conn.execute(f"ALTER TABLE conflicts DROP COLUMN {column}")
+    conn.execute("ALTER TABLE parties DROP COLUMN escalation")
+    conn.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    conn.commit()
+    conn.close()
+    refused = run_cli("conflicts", "--db", db)
+    assert refused.returncode == 4
+    assert f"detente init --db {db}" in refused.stderr.replace("\n", "")
+    assert run_cli("init", "--db", db).returncode == 0
+    assert run_cli("conflicts", "--db", db, "--json").returncode == 0
+    assert json.loads(run_cli("party", "list", "--db", db, "--json").stdout)[0]["name"] == "A"

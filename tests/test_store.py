@@ -150,7 +150,7 @@ def test_group_commit_keeps_each_transaction_whole_and_alone(tmp_path) -> None:
                             raise ValueError("refused")
                 except ValueError:
                     pass
-        except Exception as exc:  # noqa: BLE001 (reported below)
+        except Exception as exc:
             errors.append(repr(exc))
         finally:
             store.close()
