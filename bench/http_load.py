@@ -94,6 +94,15 @@ def start_server(db: Path) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.1)
 
 
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(10)
+
+
 def http_workload(db: Path, n_stored: int, requests: int, concurrency: int = 16
                   ) -> dict[str, Any]:
     """Submissions/s and latency percentiles for spread-out and overlapping traffic."""
@@ -117,5 +126,4 @@ def http_workload(db: Path, n_stored: int, requests: int, concurrency: int = 16
                           "p99": float(ms[2]), "errors": errors}
         return out
     finally:
-        server.terminate()
-        server.wait(10)
+        stop_server(server)

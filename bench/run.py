@@ -333,8 +333,8 @@ def report(checks: list[dict[str, Any]], stored: list[dict[str, Any]], quick: bo
 
 def notify_section(runs: list[dict[str, Any]]) -> list[str]:
     out = ["## Notifications: conflict opened -> party told", "",
-           "| stored | channel | offered /s | served /s | delivered | p50 / p95 / p99 ms | "
-           "target met |", "|---|---|---|---|---|---|---|"]
+           "| stored | channel | offered /s | served /s | failed | delivered | "
+           "p50 / p95 / p99 ms | target met |", "|---|---|---|---|---|---|---|---|"]
     for r in runs:
         for channel in ("webhook", "sse"):
             x = r.get(channel)
@@ -345,7 +345,7 @@ def notify_section(runs: list[dict[str, Any]]) -> list[str]:
                    "yes" if x["rate"] >= 0.95 * r["rate_target"] and x["p50"] <= 20
                    and x["p99"] <= 200 else "no")
             out.append(f"| {r['n']:,} | {name} | {r['rate_target']:g} | {x['rate']:,.0f} | "
-                       f"{x['received']:,} | {x['p50']:.1f} / {x['p95']:.1f} / "
+                       f"{x['errors']} | {x['received']:,} | {x['p50']:.1f} / {x['p95']:.1f} / "
                        f"{x['p99']:.1f} | {met} |")
     out += ["", "Each submission (one small volume, by one of 8 parties, over HTTP) opens a "
             "conflict with a watching party's standing activity; the watcher hears of it "

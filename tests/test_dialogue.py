@@ -443,3 +443,47 @@ def test_a_version_2_database_is_upgraded_by_init(tmp_path, run_cli) -> None:
     assert run_cli("init", "--db", db).returncode == 0
     assert run_cli("conflicts", "--db", db, "--json").returncode == 0
     assert json.loads(run_cli("party", "list", "--db", db, "--json").stdout)[0]["name"] == "A"
+
+
+def test_serve_stops_on_sigterm_with_event_streams_open(tmp_path) -> None:
+    """Event streams never end by themselves; the server ends them when told to stop
+    (uvicorn would otherwise wait for them forever)."""
+    import signal
+    import subprocess
+
+    from .conftest import detente_exe
+
+    db = str(tmp_path / "stop.db")
+    tokens = make_db(db)
+    port = free_port()
+    proc = subprocess.Popen([*detente_exe(), "serve", "--db", db, "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            try:
+                with Client(url, tokens["A"], timeout=1) as api:
+                    return api.events() == []
+            except Exception:  # not listening yet
+                return False
+        wait_for(up, what="server up")
+        got: list[dict[str, Any]] = []
+        ended = threading.Event()
+
+        def listen() -> None:
+            with Client(url, tokens["A"]) as api:
+                got.extend(api.stream(timeout=60))
+            ended.set()
+
+        threading.Thread(target=listen, daemon=True).start()
+        with Client(url, tokens["A"]) as a, Client(url, tokens["B"]) as b:
+            a.create_activity(activity("a-1", (13.1, 11.8)))
+            b.create_activity(activity("b-1", (13.15, 11.85)))
+        wait_for(lambda: got, what="an event on the open stream")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)  # (uvicorn would wait for the open stream for ever)
+        assert ended.wait(30)  # the client saw its stream end (and may resume)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

@@ -187,7 +187,7 @@ class Hub(_Worker):
         super().__init__(db, bus)
         self.poll_s = poll_s
         self.keepalive_s = keepalive_s
-        self.queues: dict[str, set[asyncio.Queue[tuple[int, bytes]]]] = {}
+        self.queues: dict[str, set[asyncio.Queue[tuple[int, bytes] | None]]] = {}
         self.last = 0
 
     async def run(self) -> None:
@@ -208,7 +208,7 @@ class Hub(_Worker):
         """Server-Sent Events for one party from event ``after`` on; nothing is lost
         between the replay of stored events and the live ones (the queue is joined
         first, and what both deliver is sent once)."""
-        q: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+        q: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
         self.queues.setdefault(party, set()).add(q)
         try:
             sent = after
@@ -222,15 +222,25 @@ class Hub(_Worker):
                     break
             while True:
                 try:
-                    event_id, message = await asyncio.wait_for(q.get(), self.keepalive_s)
+                    item = await asyncio.wait_for(q.get(), self.keepalive_s)
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
+                if item is None:  # the server is stopping: the client resumes elsewhere
+                    return
+                event_id, message = item
                 if event_id > sent:
                     yield message
                     sent = event_id
         finally:
             self.queues[party].discard(q)
+
+
+    def end_streams(self) -> None:
+        """End every open stream (the server is stopping; streams never end alone)."""
+        for queues in self.queues.values():
+            for q in queues:
+                q.put_nowait(None)
 
 
 def _page(st: SQLiteStore, *, party: str, after: int) -> list[EventRow]:

@@ -89,20 +89,17 @@ def serve(
 
     Example: detente serve --db example.db --port 8000
     """
-    import uvicorn
-
     from ..api import Settings, create_app
+    from ..api.server import run
     from .main import _open, _parallel
 
     svc = _open(db)
     svc.minima()  # refuses a missing or foreign database before listening
     path = svc.store.path
-    import sys
-    sys.setswitchinterval(float(os.environ.get("DETENTE_SWITCH", "0.005")))
     app = create_app(Settings(db=path, parallel=_parallel(),
                               workers=workers or os.cpu_count() or 1))
     err.print(f"detente API on http://{host}:{port}/v1 (docs: http://{host}:{port}/docs)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    run(app, host, port)
 
 
 def demo(
