@@ -150,7 +150,8 @@ def format_instant(ns: int) -> str:
     """Format nanoseconds since the epoch as RFC 3339 UTC, with only the digits needed."""
     seconds, rest = divmod(ns, NS_PER_S)
     dt = _EPOCH + timedelta(seconds=seconds)
-    base = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    base = (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"
+            f"{dt.second:02d}")  # (strftime takes twice as long)
     if rest:
         base += "." + f"{rest:09d}".rstrip("0")
     return base + "Z"

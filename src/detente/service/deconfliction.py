@@ -186,8 +186,10 @@ class Deconfliction:
             refused = [x for x in violations
                        if x["restriction"] == "prohibited" and not x["overridden"]]
             if refused:
-                names = ", ".join(sorted({f"{x['zone']} (volume {x['volume']!r} enters zone "
-                                          f"volume {x['zone_volume']!r})" for x in refused}))
+                entries = sorted({f"{x['zone']} (volume {x['volume']!r} enters zone "
+                                  f"volume {x['zone_volume']!r})" for x in refused})
+                names = ", ".join(entries[:10]) + (f" and {len(entries) - 10:,} more"
+                                                   if len(entries) > 10 else "")
                 raise Refused(f"refused: the submission enters prohibited zone(s) {names}; "
                               "nothing was stored. Use --override to proceed anyway (the "
                               "override is recorded against the zone).")

@@ -74,13 +74,21 @@ def read_policy(store: Store) -> AckPolicy:
     return AckPolicy() if text is None else AckPolicy.from_json(orjson.loads(text))
 
 
-def brief(c: ConflictRow, party: str) -> dict[str, Any]:
-    """A conflict as one of its parties sees it in a listing or an event."""
+def brief(c: ConflictRow, party: str, shared: dict[str, Any] | None = None
+          ) -> dict[str, Any]:
+    """A conflict as one of its parties sees it in a listing or an event (``shared``:
+    the part both parties see alike, from :func:`_shared`, when made already)."""
     mine_is_a = c.party_a == party
     return {
         "id": c.id, "status": c.status, "opened_at": c.opened_at, "updated_at": c.updated_at,
         "activity": c.activity_a if mine_is_a else c.activity_b,
         "counterpart_party": c.party_b if mine_is_a else c.party_a,
+        **(shared or _shared(c)),
+    }
+
+
+def _shared(c: ConflictRow) -> dict[str, Any]:
+    return {
         "starts": format_instant(c.starts) if c.starts else None,
         "ends": format_instant(c.ends) if c.ends else None,
         "deadline": c.deadline,
@@ -94,8 +102,9 @@ def brief(c: ConflictRow, party: str) -> dict[str, Any]:
 
 def announce(journal: Journal, c: ConflictRow, type_: str, **extra: Any) -> None:
     """Tell both parties of a conflict, each in its own terms."""
+    shared = _shared(c)
     for party in (c.party_a, c.party_b):
-        journal.event(party, type_, {"conflict": brief(c, party), **extra}, c.id)
+        journal.event(party, type_, {"conflict": brief(c, party, shared), **extra}, c.id)
 
 
 def conflict_state(c: ConflictRow) -> dict[str, Any]:
@@ -108,8 +117,10 @@ def conflict_state(c: ConflictRow) -> dict[str, Any]:
 def record_changes(store: Store, journal: Journal, changed: Sequence[tuple[int, str]],
                    resolved: Sequence[int]) -> None:
     """Audit entries and events for conflicts a change opened, changed or resolved."""
+    rows = {c.id: c for c in store.list_conflicts(
+        party=None, status=None, conflict_ids=[cid for cid, _ in changed] + list(resolved))}
     for cid, change in changed:
-        c = store.list_conflicts(party=None, status=None, conflict_id=cid)[0]
+        c = rows[cid]
         subject = f"conflict/{cid}"
         journal.audit(f"conflict.{change}", subject, {"status": "open"},
                       before_digest=journal.last_after(subject) if change != "opened"
@@ -117,7 +128,7 @@ def record_changes(store: Store, journal: Journal, changed: Sequence[tuple[int, 
         announce(journal, c, "conflict.opened" if change != "changed" else "conflict.changed",
                  change=change)
     for cid in resolved:
-        c = store.list_conflicts(party=None, status=None, conflict_id=cid)[0]
+        c = rows[cid]
         subject = f"conflict/{cid}"
         journal.audit("conflict.resolved", subject, {"status": "resolved"},
                       before_digest=journal.last_after(subject), after=conflict_state(c))
@@ -201,8 +212,8 @@ class Lifecycle:
             escalated = st.overdue(j.now)
             for cid, party in escalated:
                 st.mark_side(cid, party, "escalated_at", j.now)
-            rows = {cid: st.list_conflicts(party=None, status=None, conflict_id=cid)[0]
-                    for cid in sorted({cid for cid, _ in escalated})}
+            rows = {c.id: c for c in st.list_conflicts(
+                party=None, status=None, conflict_ids=sorted({cid for cid, _ in escalated}))}
             for cid, party in escalated:
                 c = rows[cid]
                 subject = f"conflict/{cid}"
@@ -215,7 +226,8 @@ class Lifecycle:
             expired = st.expiring(parse_instant(j.now))
             for cid in expired:
                 st.set_conflict_status(cid, "expired", j.now)
-                c = st.list_conflicts(party=None, status=None, conflict_id=cid)[0]
+            for c in st.list_conflicts(party=None, status=None, conflict_ids=expired):
+                cid = c.id
                 subject = f"conflict/{cid}"
                 j.audit("conflict.expired", subject, {"status": "expired"},
                         before_digest=j.last_after(subject), after=conflict_state(c))

@@ -150,7 +150,10 @@ class Store(DialogueStore, Protocol):
     def list_owners(self, *, party: str | None, zone: bool) -> list[ActivityRow]: ...
 
     def list_conflicts(self, *, party: str | None, status: str | None,
-                       conflict_id: int | None = None) -> list[ConflictRow]: ...
+                       conflict_id: int | None = None,
+                       conflict_ids: Sequence[int] | None = None) -> list[ConflictRow]:
+        """Conflicts by party (either side), status (one, or ``live``: open,
+        acknowledged or accepted) and id or ids, in id order."""
 
     def list_violations(self, *, party: str | None) -> list[dict[str, Any]]: ...
 

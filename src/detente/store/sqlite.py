@@ -515,7 +515,8 @@ class SQLiteStore(SQLiteDialogue):
         return [self._owner_row(r) for r in self.conn.execute(sql + " ORDER BY o.id", args)]
 
     def list_conflicts(self, *, party: str | None, status: str | None,
-                       conflict_id: int | None = None) -> list[ConflictRow]:
+                       conflict_id: int | None = None,
+                       conflict_ids: Sequence[int] | None = None) -> list[ConflictRow]:
         self._require()
         sql = ("SELECT c.id, a.ext_id, a.party, b.ext_id, b.party, c.status, c.opened_at, "
                "c.updated_at, c.pairs, a.id, b.id, c.starts, c.ends, c.deadline "
@@ -536,6 +537,8 @@ class SQLiteStore(SQLiteDialogue):
                 return []
             sql += " AND c.id=?"
             args.append(conflict_id)
+        if conflict_ids is not None:
+            sql += f" AND c.id IN (SELECT id FROM {self._temp_ids('wanted', conflict_ids)})"
         rows = self.conn.execute(sql + " ORDER BY c.id", args).fetchall()
         sides = self.conflict_sides([r[0] for r in rows])
         return [ConflictRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], orjson.loads(r[8]),
