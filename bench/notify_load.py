@@ -220,7 +220,8 @@ async def _run(url: str, tokens: dict[str, str], rate: float, seconds: float,
         proc, conn = _listen_in(_receiver_process, port)
         hook = (await http.post("/v1/webhooks", headers=watch, json={
             "url": f"http://127.0.0.1:{port}/hook", "types": ["conflict.opened"]})).json()
-        sent, errors, achieved = await _pace(url, submitters, rate, seconds, "hook")
+        sent, errors, achieved = await _pace(url, submitters, rate, seconds,
+                                             f"hook-{rate:g}")
         lat = await asyncio.to_thread(_collect, proc, conn, sent - errors)
         out["webhook"] = {"sent": sent, "errors": errors, "rate": achieved,
                           "received": len(lat), **_pct(lat)}
@@ -231,7 +232,8 @@ async def _run(url: str, tokens: dict[str, str], rate: float, seconds: float,
             after = await _drain(http, watch)
             proc, conn = _listen_in(_sse_process, url, tokens["notify-watch"], after,
                                     sse_clients)
-            sent, errors, achieved = await _pace(url, submitters, rate, seconds, "sse")
+            sent, errors, achieved = await _pace(url, submitters, rate, seconds,
+                                                 f"sse-{rate:g}")
             want = (sent - errors) * sse_clients
             lat = await asyncio.to_thread(_collect, proc, conn, want)
             out["sse"] = {"sent": sent, "errors": errors, "rate": achieved,

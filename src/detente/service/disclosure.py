@@ -189,11 +189,9 @@ class Disclosure:
 
     def caused(self, party: str, conflicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The conflicts a submission caused, as the caller sees them now."""
-        out = []
-        for c in conflicts:
-            out += [brief(r, party) for r in self.store.list_conflicts(
-                party=party, status=None, conflict_id=c["id"])]
-        return out
+        rows = self.store.list_conflicts(party=party, status=None,
+                                         conflict_ids=[c["id"] for c in conflicts])
+        return [brief(r, party) for r in rows]
 
     @staticmethod
     def _conflict_summary(c: ConflictRow, party: str) -> dict[str, Any]:
