@@ -74,8 +74,8 @@ class _Receiver:
                 self.latencies += _latency_ms(time.time(), body)
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            writer.close()  # (cancelled: the run is over; nothing more to read)
 
 
 def _latency_ms(at: float, body: bytes) -> list[float]:
