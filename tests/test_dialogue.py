@@ -422,8 +422,22 @@ def test_review_and_sweep_from_the_command_line(tmp_path, run_cli) -> None:
 
 
 def test_a_version_2_database_is_upgraded_by_init(tmp_path, run_cli) -> None:
+    """Its tables are added and its open conflicts keep their time span (a sweep must
+    not expire them)."""
+    from detente.core.scenario import read_scenario
+    from detente.service.deconfliction import Deconfliction
+
+    from .conftest import collection, feature, square
+
     db = str(tmp_path / "old.db")
     make_db(db)
+    store = SQLiteStore(db)
+    Deconfliction(store).submit(read_scenario(collection(
+        feature("a", "A", square(13.1, 11.8, 0.1), time_start="2030-06-01T08:00:00Z",
+                time_end="2030-06-01T09:00:00Z"),
+        feature("b", "B", square(13.15, 11.85, 0.1), time_start="2030-06-01T08:00:00Z",
+                time_end="2030-06-01T09:00:00Z"))))
+    store.close()
     conn = sqlite3.connect(db)
     for table in ("conflict_parties", "events", "webhooks", "deliveries", "attempts",
                   "threads", "messages", "receipts", "incidents", "incident_parties",
@@ -441,7 +455,9 @@ def test_a_version_2_database_is_upgraded_by_init(tmp_path, run_cli) -> None:
     assert refused.returncode == 4
     assert f"detente init --db {db}" in refused.stderr.replace("\n", "")
     assert run_cli("init", "--db", db).returncode == 0
-    assert run_cli("conflicts", "--db", db, "--json").returncode == 0
+    assert "0 conflict(s) expired" in run_cli("sweep", "--db", db).stderr
+    rows = json.loads(run_cli("conflicts", "--db", db, "--json").stdout)
+    assert [r["status"] for r in rows] == ["open"]
     assert json.loads(run_cli("party", "list", "--db", db, "--json").stdout)[0]["name"] == "A"
 
 

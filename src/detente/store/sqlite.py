@@ -133,6 +133,14 @@ class SQLiteStore(SQLiteDialogue):
                            "DEFAULT 0", "deadline TEXT"):
                 self.conn.execute(f"ALTER TABLE conflicts ADD COLUMN {column}")
             self.conn.execute("ALTER TABLE parties ADD COLUMN escalation TEXT")
+            # Existing conflicts span their two activities (wider than their volume
+            # pairs: they expire late, never early); they have no deadline.
+            self.conn.execute(
+                "UPDATE conflicts SET "
+                "starts = (SELECT min(t0) FROM volumes WHERE owner_id IN (activity_a, "
+                "activity_b)), "
+                "ends = (SELECT max(t1) FROM volumes WHERE owner_id IN (activity_a, "
+                "activity_b))")
             self.conn.execute("UPDATE meta SET value=? WHERE key='schema_version'",
                               (str(SCHEMA_VERSION),))
 
