@@ -174,6 +174,9 @@ def test_sse_resumes_from_last_event_id_without_loss(world) -> None:
     b.send("first", conflict_id=cid)  # event 2: the listener stops after it
     t.join(30)
     assert [e["type"] for e in seen] == ["conflict.opened", "message.created"]
+    # Sent on the stream: delivered to A (A never fetched the thread).
+    wait_for(lambda: b.messages(conflict_id=cid)[0]["receipts"]["A"]["delivered_at"],
+             what="delivered receipt from the stream")
     # Meanwhile (nobody listening) more happens; then resume after the last id seen.
     for k in range(5):
         b.send(f"while away {k}", conflict_id=cid)

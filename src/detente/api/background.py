@@ -187,8 +187,9 @@ class Hub(_Worker):
         super().__init__(db, bus)
         self.poll_s = poll_s
         self.keepalive_s = keepalive_s
-        self.queues: dict[str, set[asyncio.Queue[tuple[int, bytes] | None]]] = {}
+        self.queues: dict[str, set[asyncio.Queue[tuple[EventRow, bytes] | None]]] = {}
         self.last = 0
+        self.receipted: dict[int, None] = {}  # message events marked delivered (recent)
 
     async def run(self) -> None:
         self.last = await self.call(lambda st: st.last_event_id())
@@ -199,7 +200,7 @@ class Hub(_Worker):
                 if listeners:
                     message = _sse(e)  # formatted once for all of the party's streams
                     for q in listeners:
-                        q.put_nowait((e.id, message))
+                        q.put_nowait((e, message))
                 self.last = e.id
             if len(rows) < 1000:
                 await self.nap(self.poll_s)
@@ -208,7 +209,7 @@ class Hub(_Worker):
         """Server-Sent Events for one party from event ``after`` on; nothing is lost
         between the replay of stored events and the live ones (the queue is joined
         first, and what both deliver is sent once)."""
-        q: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
+        q: asyncio.Queue[tuple[EventRow, bytes] | None] = asyncio.Queue()
         self.queues.setdefault(party, set()).add(q)
         try:
             sent = after
@@ -218,6 +219,7 @@ class Hub(_Worker):
                 for e in rows:
                     yield _sse(e)
                     sent = e.id
+                    await self._receipt(e)
                 if len(rows) < 500:
                     break
             while True:
@@ -228,13 +230,25 @@ class Hub(_Worker):
                     continue
                 if item is None:  # the server is stopping: the client resumes elsewhere
                     return
-                event_id, message = item
-                if event_id > sent:
+                e, message = item
+                if e.id > sent:
                     yield message
-                    sent = event_id
+                    sent = e.id
+                    await self._receipt(e)
         finally:
             self.queues[party].discard(q)
 
+
+    async def _receipt(self, e: EventRow) -> None:
+        """A message sent on a stream counts as delivered to its recipient (once, however
+        many of the party's streams carry it)."""
+        if e.type != "message.created" or e.id in self.receipted:
+            return
+        self.receipted[e.id] = None
+        if len(self.receipted) > 10_000:
+            del self.receipted[next(iter(self.receipted))]
+        message_id = orjson.loads(e.body)["message"]["id"]
+        await self.call(lambda st: Hotline(st, utc_now).delivered(e.party, message_id))
 
     def end_streams(self) -> None:
         """End every open stream (the server is stopping; streams never end alone)."""

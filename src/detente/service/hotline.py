@@ -2,7 +2,8 @@
 
 Messages are immutable (the database refuses to change one): a correction is a new
 message that names the one it corrects. Each recipient has a receipt: delivered
-(when it fetched the thread, or a webhook took the event) and read (when it says so).
+(when it fetched the thread, a webhook took the event or an event stream sent it)
+and read (when it says so).
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ class Hotline:
         return changed
 
     def delivered(self, party: str, message_id: int) -> None:
-        """A webhook took the message's event: it counts as delivered."""
+        """A webhook took the message's event, or a stream sent it: it counts as
+        delivered."""
         with transaction(self.store, self.clock, "detente", self.bus) as j:
             if self.store.mark_receipts([message_id], party, "delivered_at", j.now):
                 j.audit("message.delivered", f"message/{message_id}", {"party": party})
