@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detente.core.candidates import box_pairs
+from detente.core.candidates import ALL_PAIRS, box_pairs
 
 
 def brute(lo_a, hi_a, lo_b, hi_b, same):
@@ -53,6 +53,19 @@ def assert_same(got, exp, lo_a, hi_a, lo_b, hi_b) -> None:
 @settings(max_examples=300, deadline=None)
 @given(boxes(25), boxes(15))
 def test_box_pairs_match_brute_force(a, b) -> None:
+    """Few boxes: every pair is compared (``ALL_PAIRS``)."""
+    check_against_brute_force(a, b)
+
+
+@settings(max_examples=40, deadline=None)
+@given(boxes(100), boxes(60))
+def test_box_pairs_match_brute_force_with_trees(a, b) -> None:
+    """More boxes than ``ALL_PAIRS`` allows: time cells and STRtrees."""
+    assert len(a[0]) * len(b[0]) > ALL_PAIRS
+    check_against_brute_force(a, b)
+
+
+def check_against_brute_force(a, b) -> None:
     (lo_a, hi_a), (lo_b, hi_b) = a, b
     got = set(zip(*box_pairs(lo_a, hi_a), strict=True))
     assert_same(got, brute(lo_a, hi_a, lo_a, hi_a, True), lo_a, hi_a, lo_a, hi_a)

@@ -29,6 +29,7 @@ Parallel = Callable[..., Iterable[Any]]
 GROWTH = 4.0  # duration ratio between levels
 MAX_CELLS = 10_000  # cells at the finest level, at most: bounds the per-cell loop
 SMALL = 5_000  # boxes: below this, joins stay on the calling thread
+ALL_PAIRS = 2_048  # pairs: up to this many, compare them all (no trees to build)
 
 
 def _wrap_copies(lo: FloatArray, hi: FloatArray) -> tuple[FloatArray, FloatArray, IntArray]:
@@ -113,6 +114,8 @@ def box_pairs(lo_a: FloatArray, hi_a: FloatArray, lo_b: FloatArray | None = None
     e = np.empty(0, dtype=np.intp)
     if len(lo_a) == 0 or len(lo_b) == 0:
         return e, e.copy()
+    if len(lo_a) * len(lo_b) <= ALL_PAIRS:  # one submission's few volumes: 400 -> 30 us
+        return _all_pairs(lo_a, hi_a, lo_b, hi_b, same)
     la, ha, own_a = _wrap_copies(lo_a, hi_a)
     lb, hb, own_b = (la, ha, own_a) if same else _wrap_copies(lo_b, hi_b)
     wrapped = len(la) > len(lo_a) or len(lb) > len(lo_b)
@@ -173,6 +176,23 @@ def box_pairs(lo_a: FloatArray, hi_a: FloatArray, lo_b: FloatArray | None = None
         i, j = _dedupe_wrapped(i, j, np.concatenate(via_a), np.concatenate(via_b),
                                lo_a, hi_a, lo_b, hi_b)
     return i, j
+
+
+def _all_pairs(lo_a: FloatArray, hi_a: FloatArray, lo_b: FloatArray, hi_b: FloatArray,
+               same: bool) -> tuple[IntArray, IntArray]:
+    """:func:`box_pairs` by comparing every pair of boxes (and antimeridian copies)."""
+    la, ha, own_a = _wrap_copies(lo_a, hi_a)
+    lb, hb, own_b = (la, ha, own_a) if same else _wrap_copies(lo_b, hi_b)
+    hit = np.all((la[:, None, :] <= hb[None, :, :]) & (lb[None, :, :] <= ha[:, None, :]),
+                 axis=2)
+    qi, qj = np.nonzero(hit)
+    i, j = own_a[qi], own_b[qj]
+    if same:  # (the test is symmetric: each pair is also found as i < j)
+        keep = i < j
+        i, j = i[keep], j[keep]
+    n_b = np.int64(len(lo_b))
+    key = np.unique(i.astype(np.int64) * n_b + j)
+    return (key // n_b).astype(np.intp), (key % n_b).astype(np.intp)
 
 
 def _dedupe_wrapped(i: IntArray, j: IntArray, via_a: NDArray[np.bool_],

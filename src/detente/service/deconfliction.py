@@ -298,6 +298,9 @@ class Deconfliction:
                 int(act_owner[b]), acts.party[b], acts.activity[b], acts.ids[b],
                 within.h[k], within.v[k], within.t[k],
                 int(min(acts.t0[a], acts.t0[b])), int(max(acts.t1[a], acts.t1[b])))
+        for g in groups.values():  # one order whatever way the pairs were found, so a
+            # conflict found again is "changed" only if its pairs are
+            g["pairs"].sort(key=lambda p: (str(p["a"]), str(p["b"])))
         return groups
 
     @staticmethod
