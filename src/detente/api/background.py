@@ -22,10 +22,11 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 
+from ..core.instants import parse_instant
 from ..service.deconfliction import utc_now
 from ..service.hotline import Hotline
-from ..service.journal import Bus, transaction
-from ..service.lifecycle import SYSTEM, Lifecycle
+from ..service.journal import SYSTEM, Bus, transaction
+from ..service.lifecycle import Lifecycle
 from ..service.outbox import SIGNATURE_HEADER, event_json, sign
 from ..store.dialogue_contract import Attempt, Due, EventRow
 from ..store.sqlite import SQLiteStore
@@ -48,7 +49,10 @@ class Retry:
 
 
 class _Worker:
-    """A store connection on one thread of its own, and a wake-up flag."""
+    """A store connection on one thread of its own, and a wake-up flag (raised by the
+    bus after commits that wrote events, for workers that ``WAKE`` on them)."""
+
+    WAKE = True
 
     def __init__(self, db: str, bus: Bus):
         self.db = db
@@ -57,7 +61,8 @@ class _Worker:
         self.store: SQLiteStore | None = None
         self.wake = asyncio.Event()
         self.loop = asyncio.get_running_loop()
-        bus.subscribe(self._poke)
+        if self.WAKE:
+            bus.subscribe(self._poke)
 
     def _poke(self) -> None:
         self.loop.call_soon_threadsafe(self.wake.set)
@@ -75,7 +80,8 @@ class _Worker:
         self.wake.clear()
 
     def close(self) -> None:
-        self.bus.unsubscribe(self._poke)
+        if self.WAKE:
+            self.bus.unsubscribe(self._poke)
 
         def shut() -> None:
             if self.store is not None:
@@ -152,7 +158,7 @@ class Dispatcher(_Worker):
                        error is None, next_at)
 
     def _record(self, st: SQLiteStore, done: list[tuple[Due, Attempt]]) -> None:
-        messages = []
+        delivered = []
         with transaction(st, utc_now, SYSTEM) as j:
             st.record_attempts([a for _, a in done], j.now)
             for d, a in done:
@@ -164,10 +170,10 @@ class Dispatcher(_Worker):
                 elif not a.delivered and a.next_at is None:
                     j.audit("event.undeliverable", f"webhook/{a.webhook_id}",
                             {"party": e.party, "event": e.id, "attempts": d.attempts + 1})
-                if a.delivered and e.type == "message.created":
-                    messages.append((e.party, orjson.loads(e.body)["message"]["id"]))
-        for party, message_id in messages:
-            Hotline(st, utc_now).delivered(party, message_id)
+                if a.delivered:
+                    delivered.append(e)
+        for e in delivered:
+            _message_delivered(st, e)
 
     def close(self) -> None:
         for task in list(self.tasks):
@@ -176,8 +182,13 @@ class Dispatcher(_Worker):
 
 
 def _unix(instant: str) -> float:
-    from ..core.instants import parse_instant
     return parse_instant(instant) / 1e9
+
+
+def _message_delivered(st: SQLiteStore, e: EventRow) -> None:
+    """A message's event reached its recipient (by webhook or on a stream)."""
+    if e.type == "message.created":
+        Hotline(st, utc_now).delivered(e.party, orjson.loads(e.body)["message"]["id"])
 
 
 class Hub(_Worker):
@@ -238,7 +249,6 @@ class Hub(_Worker):
         finally:
             self.queues[party].discard(q)
 
-
     async def _receipt(self, e: EventRow) -> None:
         """A message sent on a stream counts as delivered to its recipient (once, however
         many of the party's streams carry it)."""
@@ -247,8 +257,7 @@ class Hub(_Worker):
         self.receipted[e.id] = None
         if len(self.receipted) > 10_000:
             del self.receipted[next(iter(self.receipted))]
-        message_id = orjson.loads(e.body)["message"]["id"]
-        await self.call(lambda st: Hotline(st, utc_now).delivered(e.party, message_id))
+        await self.call(lambda st: _message_delivered(st, e))
 
     def end_streams(self) -> None:
         """End every open stream (the server is stopping; streams never end alone)."""
@@ -268,6 +277,8 @@ def _sse(e: EventRow) -> bytes:
 
 class Sweeper(_Worker):
     """Escalates missed deadlines and expires past conflicts, every ``every_s``."""
+
+    WAKE = False  # (it runs on the clock, not on commits)
 
     def __init__(self, db: str, bus: Bus, every_s: float):
         super().__init__(db, bus)

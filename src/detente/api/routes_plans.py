@@ -57,6 +57,19 @@ def _result(caller: str, result: SubmitResult, services: Services, ext_id: str,
             "resolved_conflicts": result.resolved}
 
 
+def _submit_activity(caller: str, body: ActivityIn, version: int | None, response: Response,
+                     services: Services) -> dict[str, Any]:
+    """Create (``version`` None: the id must be free) or replace (the version read) an
+    activity; the response body, with the new version as ETag."""
+    scen = _scenario(caller, body.id, body.volumes, {"kind": body.kind}, services)
+    result = services.deconfliction.submit(scen, override=body.override, actor=caller,
+                                           versions={body.id: version},
+                                           details={body.id: (body.notes, body.contact)})
+    out = _result(caller, result, services, body.id, zone=False)
+    response.headers["ETag"] = f'"{out["activity"]["version"]}"'
+    return out
+
+
 def _version(if_match: str | None, body_version: int | None) -> int:
     if if_match is not None:
         text = if_match.strip().removeprefix("W/").strip('"')
@@ -74,12 +87,7 @@ def create_activity(body: ActivityIn, response: Response, caller: str = Depends(
                     services: Services = Depends(get_services)) -> dict[str, Any]:
     """Store a new activity; the response lists the conflicts and zone entries it
     caused. An id in use answers 409 (replace it with PUT)."""
-    scen = _scenario(caller, body.id, body.volumes, {"kind": body.kind}, services)
-    result = services.deconfliction.submit(scen, override=body.override, actor=caller,
-                                           versions={body.id: None},
-                                           details={body.id: (body.notes, body.contact)})
-    out = _result(caller, result, services, body.id, zone=False)
-    response.headers["ETag"] = f'"{out["activity"]["version"]}"'
+    out = _submit_activity(caller, body, None, response, services)
     response.headers["Location"] = f"/v1/activities/{body.id}"
     return out
 
@@ -108,14 +116,8 @@ def replace_activity(activity_id: str, body: ActivityReplace, response: Response
     if body.id != activity_id:
         raise InputError(f"the body's id '{body.id}' is not the path's '{activity_id}'",
                          field="id")
-    version = _version(if_match, body.version)
-    scen = _scenario(caller, body.id, body.volumes, {"kind": body.kind}, services)
-    result = services.deconfliction.submit(scen, override=body.override, actor=caller,
-                                           versions={body.id: version},
-                                           details={body.id: (body.notes, body.contact)})
-    out = _result(caller, result, services, body.id, zone=False)
-    response.headers["ETag"] = f'"{out["activity"]["version"]}"'
-    return out
+    return _submit_activity(caller, body, _version(if_match, body.version), response,
+                            services)
 
 
 @router.post("/activities/{activity_id:path}/state", summary="Mark an activity active or ended")

@@ -355,12 +355,13 @@ class Deconfliction:
             _audit_state(j, owner, "cancelled")
 
 
-def _subject(owner: ActivityRow) -> str:
-    return f"{'zone' if owner.is_zone else 'activity'}/{owner.party}/{owner.ext_id}"
+def _subject(party: str, ext_id: str, zone: bool) -> str:
+    """An activity's or a zone's name in the audit log."""
+    return f"{'zone' if zone else 'activity'}/{party}/{ext_id}"
 
 
 def _audit_state(journal: Journal, owner: ActivityRow, state: str) -> None:
-    subject = _subject(owner)
+    subject = _subject(owner.party, owner.ext_id, owner.is_zone)
     journal.audit(f"{'zone' if owner.is_zone else 'activity'}.{state}", subject,
                   {"from": owner.state, "to": state, "version": owner.version + 1},
                   before_digest=journal.last_after(subject),
@@ -389,7 +390,7 @@ def _audit_owners(journal: Journal, vols: VolumeSet, code: np.ndarray,
     moved = []
     for k, h, n in zip(keys, hashes, counts, strict=True):
         old = existing.get(k)
-        subject = f"{noun}/{k[0]}/{k[1]}"
+        subject = _subject(*k, zone)
         version = 1 if old is None else old.version + 1
         again = old is None or old.state == "cancelled"
         before = journal.last_after(subject) if old is not None else None
@@ -405,7 +406,7 @@ def _announce_violations(journal: Journal, violations: list[dict[str, Any]]) -> 
     """Tell a zone's owner of each entry into it (and audit the overrides)."""
     for x in violations:
         if x["overridden"]:
-            journal.audit("zone.override", f"zone/{x['zone_party']}/{x['zone']}",
+            journal.audit("zone.override", _subject(x["zone_party"], x["zone"], True),
                           {"party": x["party"], "activity": x["activity"],
                            "volume": x["volume"], "zone_volume": x["zone_volume"]})
         if x["zone_party"] == x["party"]:

@@ -98,7 +98,7 @@ class Disclosure:
                                                    for o in (c.owner_a, c.owner_b)}))
             rows = [c for c in rows if all(o in ext and window.meets(*ext[o])
                                            for o in (c.owner_a, c.owner_b))]
-        return [self._conflict_summary(c, party) for c in rows]
+        return [brief(c, party) for c in rows]
 
     def airspace(self, party: str, window: Window) -> dict[str, Any]:
         """Everything the caller may see in a window, as GeoJSON: its own activities
@@ -155,7 +155,7 @@ class Disclosure:
         return self._conflict_view(found[0], party)
 
     def _conflict_view(self, c: ConflictRow, party: str) -> dict[str, Any]:
-        out = self._conflict_summary(c, party)
+        out = brief(c, party)
         mine_is_a = c.party_a == party
         their_party = c.party_b if mine_is_a else c.party_a
         their_activity = c.activity_b if mine_is_a else c.activity_a
@@ -192,10 +192,6 @@ class Disclosure:
         rows = self.store.list_conflicts(party=party, status=None,
                                          conflict_ids=[c["id"] for c in conflicts])
         return [brief(r, party) for r in rows]
-
-    @staticmethod
-    def _conflict_summary(c: ConflictRow, party: str) -> dict[str, Any]:
-        return brief(c, party)
 
 
 def _geometry_bounds(geometry: dict[str, Any], radius_m: float

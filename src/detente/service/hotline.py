@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import InputError, NotFound
 from ..store.contract import Store
 from ..store.dialogue_contract import MessageRow, ThreadRow
-from .journal import Bus, transaction
+from .journal import SYSTEM, Bus, transaction
 
 MAX_BODY = 10_000
 
@@ -57,6 +57,13 @@ class Hotline:
             raise NotFound(f"no thread {thread_id}")
         return t
 
+    def _named(self, party: str, conflict_id: int | None, thread_id: int | None, now: str
+               ) -> ThreadRow:
+        """The conflict's thread (made if missing), or the direct thread by id."""
+        if conflict_id is not None:
+            return self._conflict_thread(party, conflict_id, now)
+        return self._thread(party, thread_id or 0)
+
     def direct(self, party: str, other: str) -> dict[str, Any]:
         """The direct thread between the caller and another party (made if missing)."""
         if other == party:
@@ -81,8 +88,7 @@ class Hotline:
                              field="body")
         st = self.store
         with transaction(st, self.clock, party, self.bus) as j:
-            t = (self._conflict_thread(party, conflict_id, j.now) if conflict_id is not None
-                 else self._thread(party, thread_id or 0))
+            t = self._named(party, conflict_id, thread_id, j.now)
             if corrects is not None and not any(
                     m.id == corrects and m.sender == party for m in st.list_messages(t.id)):
                 raise InputError(f"message {corrects} is not one of yours in this thread",
@@ -102,8 +108,7 @@ class Hotline:
         """A thread's messages; those to the caller count as delivered from now."""
         st = self.store
         with transaction(st, self.clock, party, self.bus) as j:
-            t = (self._conflict_thread(party, conflict_id, j.now) if conflict_id is not None
-                 else self._thread(party, thread_id or 0))
+            t = self._named(party, conflict_id, thread_id, j.now)
             rows = st.list_messages(t.id)
             fresh = st.mark_receipts([m.id for m in rows if m.sender != party], party,
                                      "delivered_at", j.now)
@@ -119,8 +124,7 @@ class Hotline:
         """Read receipts for these messages (others' messages in the thread)."""
         st = self.store
         with transaction(st, self.clock, party, self.bus) as j:
-            t = (self._conflict_thread(party, conflict_id, j.now) if conflict_id is not None
-                 else self._thread(party, thread_id or 0))
+            t = self._named(party, conflict_id, thread_id, j.now)
             theirs = {m.id for m in st.list_messages(t.id) if m.sender != party}
             unknown = sorted(set(message_ids) - theirs)
             if unknown:
@@ -135,6 +139,6 @@ class Hotline:
     def delivered(self, party: str, message_id: int) -> None:
         """A webhook took the message's event, or a stream sent it: it counts as
         delivered."""
-        with transaction(self.store, self.clock, "detente", self.bus) as j:
+        with transaction(self.store, self.clock, SYSTEM, self.bus) as j:
             if self.store.mark_receipts([message_id], party, "delivered_at", j.now):
                 j.audit("message.delivered", f"message/{message_id}", {"party": party})

@@ -38,6 +38,9 @@ def chain_hash(prev: str, seq: int, at: str, actor: str, action: str, subject: s
                                      detail])).hexdigest()
 
 
+SYSTEM = "detente"  # the actor of what the service does by itself (escalate, deliver)
+
+
 class Bus:
     """Wakes event deliverers in this process after a commit that wrote events (other
     processes' events are found by polling)."""

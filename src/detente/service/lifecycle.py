@@ -19,10 +19,9 @@ import orjson
 from ..core.instants import format_instant, parse_instant
 from ..errors import InputError, NotFound, Refused
 from ..store.contract import ConflictRow, Store
-from .journal import Bus, Journal, transaction
+from .journal import SYSTEM, Bus, Journal, transaction
 
 LIVE = ("open", "acknowledged", "accepted")
-SYSTEM = "detente"  # the actor of what the service does by itself (escalate, expire)
 NS = 10**9
 
 
@@ -114,6 +113,16 @@ def conflict_state(c: ConflictRow) -> dict[str, Any]:
                       for p, s in sorted(c.sides.items())}}
 
 
+def audit_conflict(journal: Journal, c: ConflictRow, action: str, detail: dict[str, Any],
+                   *, first: bool = False) -> None:
+    """A conflict's audit entry: from the state its last entry left it in (none when it
+    is ``first`` found) to the state it is in now."""
+    subject = f"conflict/{c.id}"
+    journal.audit(action, subject, detail,
+                  before_digest=None if first else journal.last_after(subject),
+                  after=conflict_state(c))
+
+
 def record_changes(store: Store, journal: Journal, changed: Sequence[tuple[int, str]],
                    resolved: Sequence[int]) -> None:
     """Audit entries and events for conflicts a change opened, changed or resolved."""
@@ -121,18 +130,13 @@ def record_changes(store: Store, journal: Journal, changed: Sequence[tuple[int, 
         party=None, status=None, conflict_ids=[cid for cid, _ in changed] + list(resolved))}
     for cid, change in changed:
         c = rows[cid]
-        subject = f"conflict/{cid}"
-        journal.audit(f"conflict.{change}", subject, {"status": "open"},
-                      before_digest=journal.last_after(subject) if change != "opened"
-                      else None, after=conflict_state(c))
+        audit_conflict(journal, c, f"conflict.{change}", {"status": "open"},
+                       first=change == "opened")
         announce(journal, c, "conflict.opened" if change != "changed" else "conflict.changed",
                  change=change)
     for cid in resolved:
-        c = rows[cid]
-        subject = f"conflict/{cid}"
-        journal.audit("conflict.resolved", subject, {"status": "resolved"},
-                      before_digest=journal.last_after(subject), after=conflict_state(c))
-        announce(journal, c, "conflict.resolved")
+        audit_conflict(journal, rows[cid], "conflict.resolved", {"status": "resolved"})
+        announce(journal, rows[cid], "conflict.resolved")
 
 
 class Lifecycle:
@@ -166,7 +170,6 @@ class Lifecycle:
             if c.status not in LIVE:
                 raise Refused(f"conflict {conflict_id} is {c.status}: there is nothing to "
                               f"{'accept' if accept else 'acknowledge'}")
-            subject = f"conflict/{conflict_id}"
             st.mark_side(conflict_id, party, "acked_at", j.now)
             if accept:
                 st.mark_side(conflict_id, party, "accepted_at", j.now)
@@ -181,8 +184,7 @@ class Lifecycle:
                 st.set_conflict_status(conflict_id, status, j.now)
             after = st.list_conflicts(party=party, status=None, conflict_id=conflict_id)[0]
             action = "conflict.accepted" if accept else "conflict.acknowledged"
-            j.audit(action, subject, {"party": party, "status": status},
-                    before_digest=j.last_after(subject), after=conflict_state(after))
+            audit_conflict(j, after, action, {"party": party, "status": status})
             announce(j, after, action, by=party)
         return brief(after, party)
 
@@ -193,13 +195,6 @@ class Lifecycle:
     def accept(self, party: str, conflict_id: int) -> dict[str, Any]:
         """The party agrees to proceed as planned; both agreeing accepts the conflict."""
         return self._side(party, conflict_id, accept=True)
-
-    def history(self, party: str, conflict_id: int) -> list[dict[str, Any]]:
-        """The conflict's audit entries: every step, when and by whom."""
-        self._mine(party, conflict_id)
-        return [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action,
-                 **orjson.loads(e.detail)}
-                for e in self.store.iter_audit([f"conflict/{conflict_id}"])]
 
     def sweep(self) -> dict[str, list[Any]]:
         """Escalate sides past their deadline, expire conflicts whose volumes have all
@@ -216,10 +211,8 @@ class Lifecycle:
                 party=None, status=None, conflict_ids=sorted({cid for cid, _ in escalated}))}
             for cid, party in escalated:
                 c = rows[cid]
-                subject = f"conflict/{cid}"
-                j.audit("conflict.escalated", subject, {"party": party,
-                                                        "deadline": c.deadline},
-                        before_digest=j.last_after(subject), after=conflict_state(c))
+                audit_conflict(j, c, "conflict.escalated", {"party": party,
+                                                            "deadline": c.deadline})
                 found = st.find_party(party)
                 announce(j, c, "conflict.escalated", party=party,
                          escalation_contact=found.escalation if found else None)
@@ -227,9 +220,6 @@ class Lifecycle:
             for cid in expired:
                 st.set_conflict_status(cid, "expired", j.now)
             for c in st.list_conflicts(party=None, status=None, conflict_ids=expired):
-                cid = c.id
-                subject = f"conflict/{cid}"
-                j.audit("conflict.expired", subject, {"status": "expired"},
-                        before_digest=j.last_after(subject), after=conflict_state(c))
+                audit_conflict(j, c, "conflict.expired", {"status": "expired"})
                 announce(j, c, "conflict.expired")
         return {"escalated": [list(x) for x in escalated], "expired": expired}
