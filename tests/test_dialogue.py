@@ -83,6 +83,11 @@ def test_lifecycle_acknowledge_accept_resolve_with_history(world) -> None:
     assert again["status"] == "open" and again["acknowledged_by"] == []
     a.accept(cid)
     assert b.accept(cid)["status"] == "accepted"
+    # A state change, then the same volumes again: the conflict has not changed.
+    a.set_state("a-1", "active")
+    a.replace_activity("a-1", activity("a-1", (13.1, 11.8)),
+                       version=a.activity("a-1")["version"])
+    assert a.conflict(cid)["status"] == "accepted"
     b.cancel_activity("b-1")
     assert a.conflict(cid)["status"] == "resolved"
     with pytest.raises(Refused):
@@ -177,6 +182,7 @@ def test_sse_resumes_from_last_event_id_without_loss(world) -> None:
     # Sent on the stream: delivered to A (A never fetched the thread).
     wait_for(lambda: b.messages(conflict_id=cid)[0]["receipts"]["A"]["delivered_at"],
              what="delivered receipt from the stream")
+    assert [s["party"] for s in a.timeline(cid) if s["what"] == "message.delivered"] == ["A"]
     # Meanwhile (nobody listening) more happens; then resume after the last id seen.
     for k in range(5):
         b.send(f"while away {k}", conflict_id=cid)

@@ -188,7 +188,8 @@ def _unix(instant: str) -> float:
 def _message_delivered(st: SQLiteStore, e: EventRow) -> None:
     """A message's event reached its recipient (by webhook or on a stream)."""
     if e.type == "message.created":
-        Hotline(st, utc_now).delivered(e.party, orjson.loads(e.body)["message"]["id"])
+        message = orjson.loads(e.body)["message"]
+        Hotline(st, utc_now).delivered(e.party, message["id"], message["thread"])
 
 
 class Hub(_Worker):

@@ -394,11 +394,13 @@ def _audit_owners(journal: Journal, vols: VolumeSet, code: np.ndarray,
         version = 1 if old is None else old.version + 1
         again = old is None or old.state == "cancelled"
         before = journal.last_after(subject) if old is not None else None
+        # Moved: not the volumes it had (a state change in between is no move).
+        if again or h.hexdigest() != journal.last_after(
+                subject, (f"{noun}.created", f"{noun}.replaced")):
+            moved.append(k)
         journal.audit(f"{noun}.{'created' if again else 'replaced'}", subject,
                       {"version": version, "volumes": n}, before_digest=before,
                       after_digest=h.hexdigest())
-        if again or before != h.hexdigest():
-            moved.append(k)
     return moved
 
 

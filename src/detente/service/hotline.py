@@ -136,9 +136,10 @@ class Hotline:
                                                            "messages": changed})
         return changed
 
-    def delivered(self, party: str, message_id: int) -> None:
+    def delivered(self, party: str, message_id: int, thread_id: int) -> None:
         """A webhook took the message's event, or a stream sent it: it counts as
-        delivered."""
+        delivered (recorded with the thread's other receipts)."""
         with transaction(self.store, self.clock, SYSTEM, self.bus) as j:
             if self.store.mark_receipts([message_id], party, "delivered_at", j.now):
-                j.audit("message.delivered", f"message/{message_id}", {"party": party})
+                j.audit("message.delivered", f"thread/{thread_id}",
+                        {"party": party, "messages": [message_id]})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -88,12 +88,14 @@ class Journal:
         self._events.append((party, type_, conflict_id,
                              orjson.dumps({"type": type_, **body}).decode()))
 
-    def last_after(self, subject: str) -> str | None:
-        """The digest the subject's newest audit entry left it in (its "before" now)."""
+    def last_after(self, subject: str, actions: Sequence[str] | None = None
+                   ) -> str | None:
+        """The digest the subject's newest audit entry (of these ``actions``) left it
+        in: its "before" now."""
         for entry in reversed(self._audit):
-            if entry[1] == subject:
+            if entry[1] == subject and (actions is None or entry[0] in actions):
                 return entry[3]
-        return self.store.audit_last_after(subject)
+        return self.store.audit_last_after(subject, actions)
 
     def flush(self) -> None:
         seq, prev = self.store.audit_head()

@@ -195,8 +195,9 @@ class DialogueStore(Protocol):
 
     def append_audit(self, rows: Sequence[AuditRow]) -> None: ...
 
-    def audit_last_after(self, subject: str) -> str | None:
-        """The ``after`` digest of the subject's newest entry."""
+    def audit_last_after(self, subject: str, actions: Sequence[str] | None = None
+                         ) -> str | None:
+        """The ``after`` digest of the subject's newest entry (of these ``actions``)."""
 
     def iter_audit(self, subjects: Sequence[str] | None = None) -> Iterator[AuditRow]: ...
 

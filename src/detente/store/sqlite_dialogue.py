@@ -331,9 +331,13 @@ class SQLiteDialogue:
             [(r.seq, r.at, r.actor, r.action, r.subject, r.before, r.after, r.detail, r.prev,
               r.hash) for r in rows])
 
-    def audit_last_after(self, subject: str) -> str | None:
-        r = self.conn.execute("SELECT after FROM audit WHERE subject=? ORDER BY seq DESC "
-                              "LIMIT 1", (subject,)).fetchone()
+    def audit_last_after(self, subject: str, actions: Sequence[str] | None = None
+                         ) -> str | None:
+        sql, args = "SELECT after FROM audit WHERE subject=?", [subject]
+        if actions is not None:
+            sql += f" AND action IN ({','.join('?' * len(actions))})"
+            args += actions
+        r = self.conn.execute(sql + " ORDER BY seq DESC LIMIT 1", args).fetchone()
         return r[0] if r else None
 
     def iter_audit(self, subjects: Sequence[str] | None = None) -> Iterator[AuditRow]:
