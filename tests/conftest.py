@@ -80,3 +80,35 @@ def serving(settings: Settings) -> Iterator[str]:
     finally:
         srv.should_exit = True
         thread.join(10)
+
+
+BACKENDS = ("sqlite", "postgis")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One throwaway PostgreSQL + PostGIS cluster for the whole run (never skipped: if
+    it cannot start, the tests that need it fail with the reason)."""
+    from . import pgcluster
+
+    cluster = pgcluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def new_db(backend: str, request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Makes fresh, empty databases on this test's backend; returns their URLs (a file
+    path for SQLite). The stores opened on them still need ``initialise``."""
+    if backend == "sqlite":
+        return lambda: str(tmp_path_factory.mktemp("db") / "detente.db")
+    cluster = request.getfixturevalue("pg_cluster")
+    return cluster.database

@@ -462,8 +462,8 @@ def test_a_version_2_database_is_upgraded_by_init(tmp_path, run_cli) -> None:
     conn.close()
     refused = run_cli("conflicts", "--db", db)
     assert refused.returncode == 4
-    assert f"detente init --db {db}" in refused.stderr.replace("\n", "")
-    assert run_cli("init", "--db", db).returncode == 0
+    assert f"detente db upgrade --db {db}" in refused.stderr.replace("\n", "")
+    assert run_cli("db", "upgrade", "--db", db).returncode == 0
     assert "0 conflict(s) expired" in run_cli("sweep", "--db", db).stderr
     rows = json.loads(run_cli("conflicts", "--db", db, "--json").stdout)
     assert [r["status"] for r in rows] == ["open"]

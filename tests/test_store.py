@@ -1,5 +1,6 @@
-"""The embedded store and the submit use case: same answers as the stateless engine,
-replace and cancel recompute conflicts, export round-trips."""
+"""The store contract on both backends (SQLite and PostGIS: every test runs on each)
+through the submit use case: same answers as the stateless engine, replace and cancel
+recompute conflicts, export round-trips, concurrent writers stay whole."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ from detente.core.minima import Minima, Separation
 from detente.core.scenario import read_scenario
 from detente.formats.geojson import export_scenario
 from detente.service import Deconfliction
-from detente.store.sqlite import SQLiteStore
+from detente.store import open_store
 
 from .conftest import collection, feature, square
 from .test_property_detection import scenarios
 
 
-def service(tmp_path, minima: Minima | None = None, name: str = "s.db") -> Deconfliction:
-    store = SQLiteStore(str(tmp_path / name))
+def service(new_db, minima: Minima | None = None) -> Deconfliction:
+    store = open_store(new_db())
     store.initialise(minima or Minima(Separation(500.0, 50.0, 60.0)))
     return Deconfliction(store)
 
@@ -32,13 +33,13 @@ def stored_pairs(svc: Deconfliction) -> set[frozenset[tuple[str, str]]]:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(scenarios())
-def test_store_agrees_with_engine(tmp_path_factory, case: tuple[dict[str, Any], dict[str, Any]]
+def test_store_agrees_with_engine(new_db, case: tuple[dict[str, Any], dict[str, Any]]
                                   ) -> None:
     """Submitting a scenario party by party finds the conflicts `check` finds at once."""
     fc, minima_doc = case
     fc = {**fc, "features": [f for f in fc["features"] if not f["properties"].get("zone")]}
     minima = Minima.from_json(minima_doc)
-    svc = service(tmp_path_factory.mktemp("db"), minima)
+    svc = service(new_db, minima)
     by_party: dict[str, list[Any]] = {}
     for f in fc["features"]:
         by_party.setdefault(f["properties"]["party"], []).append(f)
@@ -52,8 +53,8 @@ def test_store_agrees_with_engine(tmp_path_factory, case: tuple[dict[str, Any], 
     assert stored_pairs(svc) == expected
 
 
-def test_replace_and_cancel_recompute(tmp_path) -> None:
-    svc = service(tmp_path)
+def test_replace_and_cancel_recompute(new_db) -> None:
+    svc = service(new_db)
     svc.submit(read_scenario(collection(feature("convoy", None, square(10.0, 50.0, 0.01))),
                              default_party="A"))
     r = svc.submit(read_scenario(collection(feature("patrol", None, square(10.005, 50.0, 0.01))),
@@ -77,8 +78,8 @@ def test_replace_and_cancel_recompute(tmp_path) -> None:
     assert {(c["party_a"], c["party_b"]) for c in r.conflicts} == {("B", "C")}
 
 
-def test_antimeridian_in_store(tmp_path) -> None:
-    svc = service(tmp_path)
+def test_antimeridian_in_store(new_db) -> None:
+    svc = service(new_db)
     east = {"type": "Polygon", "coordinates": [[[179.99, 0], [-179.99, 0], [-179.99, 0.01],
                                                 [179.99, 0.01], [179.99, 0]]]}
     svc.submit(read_scenario(collection(feature("e", None, east)), default_party="A"))
@@ -91,8 +92,8 @@ def test_antimeridian_in_store(tmp_path) -> None:
         == {"e", "x"}
 
 
-def test_export_round_trip(tmp_path) -> None:
-    svc = service(tmp_path)
+def test_export_round_trip(new_db) -> None:
+    svc = service(new_db)
     fc = collection(
         feature("a1", "A", square(10.0, 50.0, 0.01), kind="convoy"),
         feature(7, "A", {"type": "Point", "coordinates": [10.2, 50.1]}, radius_m=250.5,
@@ -113,8 +114,8 @@ def test_export_round_trip(tmp_path) -> None:
         assert x.equals(y)
 
 
-def test_preview_finds_what_submit_would_and_stores_nothing(tmp_path) -> None:
-    svc = service(tmp_path)
+def test_preview_finds_what_submit_would_and_stores_nothing(new_db) -> None:
+    svc = service(new_db)
     svc.submit(read_scenario(collection(feature("convoy", None, square(10.0, 50.0, 0.01)),
                                         feature("far", None, square(12.0, 50.0, 0.01))),
                              default_party="A"))
@@ -128,17 +129,19 @@ def test_preview_finds_what_submit_would_and_stores_nothing(tmp_path) -> None:
     assert svc.store.list_owners(party="B", zone=False) == []
 
 
-def test_group_commit_keeps_each_transaction_whole_and_alone(tmp_path) -> None:
-    """Writers of one process share commits; one that fails rolls back alone, and each
-    sees the ones before it."""
+def test_concurrent_writers_keep_each_transaction_whole_and_alone(new_db) -> None:
+    """Concurrent writers (on SQLite, threads of one process share commits): one that
+    fails rolls back alone, and each sees the ones before it."""
     import threading
 
-    db = str(tmp_path / "group.db")
-    SQLiteStore(db).initialise(Minima(Separation(500.0, 150.0, 300.0)))
+    db = new_db()
+    first = open_store(db)
+    first.initialise(Minima(Separation(500.0, 150.0, 300.0)))
+    first.close()
     errors: list[str] = []
 
     def work(k: int) -> None:
-        store = SQLiteStore(db)
+        store = open_store(db)
         try:
             for r in range(20):
                 try:
@@ -161,5 +164,7 @@ def test_group_commit_keeps_each_transaction_whole_and_alone(tmp_path) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    names = {p.name for p in SQLiteStore(db).list_parties()}
+    store = open_store(db)
+    names = {p.name for p in store.list_parties()}
+    store.close()
     assert names == {f"p{k}-{r}" for k in range(8) for r in range(20) if r % 5}

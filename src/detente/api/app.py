@@ -29,7 +29,7 @@ from ..service.journal import Bus
 from ..service.lifecycle import Lifecycle
 from ..service.outbox import Outbox
 from ..service.parties import Parties, Principal
-from ..store.sqlite import SQLiteStore
+from ..store import open_store
 from . import problems
 from .background import Dispatcher, Hub, Retry, Sweeper, run_all
 
@@ -56,7 +56,7 @@ class Services:
     """The use cases over one store connection."""
 
     def __init__(self, settings: Settings, bus: Bus):
-        self.store = SQLiteStore(settings.db)
+        self.store = open_store(settings.db)
         self.deconfliction = Deconfliction(self.store, parallel=settings.parallel, bus=bus)
         self.disclosure = Disclosure(self.store)
         self.parties = Parties(self.store)

@@ -29,7 +29,7 @@ from ..service.journal import SYSTEM, Bus, transaction
 from ..service.lifecycle import Lifecycle
 from ..service.outbox import SIGNATURE_HEADER, event_json, sign
 from ..store.dialogue_contract import Attempt, Due, EventRow
-from ..store.sqlite import SQLiteStore
+from ..store import Store, open_store
 
 T = TypeVar("T")
 
@@ -58,7 +58,7 @@ class _Worker:
         self.db = db
         self.bus = bus
         self.executor = ThreadPoolExecutor(1, thread_name_prefix=type(self).__name__)
-        self.store: SQLiteStore | None = None
+        self.store: Store | None = None
         self.wake = asyncio.Event()
         self.loop = asyncio.get_running_loop()
         if self.WAKE:
@@ -67,10 +67,10 @@ class _Worker:
     def _poke(self) -> None:
         self.loop.call_soon_threadsafe(self.wake.set)
 
-    async def call(self, fn: Callable[[SQLiteStore], T]) -> T:
+    async def call(self, fn: Callable[[Store], T]) -> T:
         def run() -> T:
             if self.store is None:
-                self.store = SQLiteStore(self.db)
+                self.store = open_store(self.db)
             return fn(self.store)
         return await self.loop.run_in_executor(self.executor, run)
 
@@ -103,13 +103,42 @@ class Dispatcher(_Worker):
         self.poll_s = poll_s
         self.timeout_s = timeout_s
         self.busy: set[int] = set()
+        self.leases: dict[int, float] = {}  # webhook -> when this process's claim ends
         self.tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def lease_s(self) -> float:
+        """How long a claim on a webhook's deliveries lasts unless renewed: how soon
+        another server takes over from one that died mid-batch."""
+        return self.timeout_s + 5.0
+
+    def _claim(self, st: Store) -> list[list[Due]]:
+        """Renew the claims about to run out; return the due batches this process may
+        deliver. Server processes on one database claim each webhook's deliveries, so
+        each event goes out once, not once per process."""
+        now = time.time()
+        renew = [(w, end) for w, end in self.leases.items() if end - now < self.lease_s - 2]
+        due = st.due(now, sorted(self.busy), self.BATCH)
+        if not due and not renew:
+            return []
+        until = now + self.lease_s
+        with st.write():
+            mine = set(st.claim([*renew, *((b[0].webhook.id, None) for b in due)], until,
+                                now))
+        for w, _ in renew:
+            if w in mine:
+                self.leases[w] = until
+            else:  # lost (this process stalled past its lease): stop that batch
+                self.leases.pop(w, None)
+        batches = [b for b in due if b[0].webhook.id in mine]
+        for b in batches:
+            self.leases[b[0].webhook.id] = until
+        return batches
 
     async def run(self) -> None:
         async with httpx.AsyncClient(timeout=self.timeout_s, trust_env=False) as client:
             while True:
-                due = await self.call(lambda st: st.due(time.time(), sorted(self.busy),
-                                                        self.BATCH))
+                due = await self.call(self._claim)
                 for batch in due:
                     self.busy.add(batch[0].webhook.id)
                     task = asyncio.create_task(self._deliver(client, batch))
@@ -121,19 +150,31 @@ class Dispatcher(_Worker):
                                else min(nxt - now, self.poll_s))
 
     async def _deliver(self, client: httpx.AsyncClient, batch: list[Due]) -> None:
-        """Send in order until one fails; record what happened."""
+        """Send in order until one fails or the claim nears its end; record what
+        happened (which ends the claim)."""
         done: list[tuple[Due, Attempt]] = []
         try:
             for d in batch:
+                if time.time() + self.timeout_s > self.leases.get(d.webhook.id, 0.0):
+                    break  # the claim could run out before an answer
                 attempt = await self._post(client, d)
                 done.append((d, attempt))
                 if not attempt.delivered:
                     break
         finally:
-            if done:
-                await self.call(lambda st: self._record(st, done))
+            await self.call(lambda st: self._finish(st, batch[0].webhook.id, done))
             self.busy.discard(batch[0].webhook.id)
             self.wake.set()
+
+    def _finish(self, st: Store, webhook_id: int, done: list[tuple[Due, Attempt]]) -> None:
+        """Record the batch's attempts, which ends its claim (dropped here first, on the
+        store's thread, so that no renewal slips in between)."""
+        held = self.leases.pop(webhook_id, None)
+        if done:
+            self._record(st, done)
+        elif held is not None:
+            with st.write():
+                st.claim([(webhook_id, held)], 0.0, time.time())  # give it back
 
     async def _post(self, client: httpx.AsyncClient, d: Due) -> Attempt:
         body = orjson.dumps(event_json(d.event))
@@ -157,7 +198,7 @@ class Dispatcher(_Worker):
         return Attempt(d.webhook.id, d.event.id, status, error, (now - sent) * 1000,
                        error is None, next_at)
 
-    def _record(self, st: SQLiteStore, done: list[tuple[Due, Attempt]]) -> None:
+    def _record(self, st: Store, done: list[tuple[Due, Attempt]]) -> None:
         delivered = []
         with transaction(st, utc_now, SYSTEM) as j:
             st.record_attempts([a for _, a in done], j.now)
@@ -185,7 +226,7 @@ def _unix(instant: str) -> float:
     return parse_instant(instant) / 1e9
 
 
-def _message_delivered(st: SQLiteStore, e: EventRow) -> None:
+def _message_delivered(st: Store, e: EventRow) -> None:
     """A message's event reached its recipient (by webhook or on a stream)."""
     if e.type == "message.created":
         message = orjson.loads(e.body)["message"]
@@ -267,7 +308,7 @@ class Hub(_Worker):
                 q.put_nowait(None)
 
 
-def _page(st: SQLiteStore, *, party: str, after: int) -> list[EventRow]:
+def _page(st: Store, *, party: str, after: int) -> list[EventRow]:
     return st.events_after(party, after, 500)
 
 

@@ -8,21 +8,23 @@ from pathlib import Path
 import typer
 
 from ..errors import DetenteError
+from .main import DB_HELP
 from .output import console, err, print_json, table
 
 audit_app = typer.Typer(help="The tamper-evident audit log: verify it, export a "
                              "conflict's timeline.", no_args_is_help=True)
-DB = typer.Option(None, "--db", help="Database file. Default: $DETENTE_DB or ./detente.db.")
+DB = typer.Option(None, "--db", help=DB_HELP)
+db_app = typer.Typer(help="The database's schema.", no_args_is_help=True)
 
 
-def _store(db: Path | None):  # type: ignore[no-untyped-def]
+def _store(db: str | None):  # type: ignore[no-untyped-def]
     from .main import _open
 
     return _open(db).store
 
 
 @audit_app.command("verify")
-def audit_verify(db: Path | None = DB,
+def audit_verify(db: str | None = DB,
                  as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Recompute the audit log's SHA-256 chain; name the first broken entry.
 
@@ -44,7 +46,7 @@ def audit_verify(db: Path | None = DB,
 
 @audit_app.command("export")
 def audit_export(conflict: int = typer.Option(..., "--conflict", help="The conflict's id."),
-                 db: Path | None = DB,
+                 db: str | None = DB,
                  as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """A conflict's timeline: who was told, who acknowledged, when."""
     from ..service.audit import timeline
@@ -64,7 +66,7 @@ def audit_export(conflict: int = typer.Option(..., "--conflict", help="The confl
 def report(
     start: str = typer.Option(..., "--from", help="Start of the period (RFC 3339)."),
     end: str = typer.Option(..., "--to", help="End of the period (RFC 3339), exclusive."),
-    db: Path | None = DB,
+    db: str | None = DB,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of Markdown."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write to this file."),
 ) -> None:
@@ -95,7 +97,7 @@ def report(
         err.print(f"Wrote the review to {output}.")
 
 
-def sweep(db: Path | None = DB) -> None:
+def sweep(db: str | None = DB) -> None:
     """Escalate missed acknowledgement deadlines and expire past conflicts now
     (``detente serve`` does this every second by itself)."""
     from ..service.deconfliction import utc_now
@@ -104,3 +106,22 @@ def sweep(db: Path | None = DB) -> None:
     done = Lifecycle(_store(db), utc_now).sweep()
     err.print(f"{len(done['escalated'])} escalation(s), {len(done['expired'])} conflict(s) "
               "expired.")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: str | None = DB) -> None:
+    """Bring a database's schema to this version of detente (versioned migrations on
+    PostgreSQL; in place on SQLite). Safe to run again, and from several hosts at once.
+
+    Example: detente db upgrade --db postgresql://detente@db.internal/detente
+    """
+    from ..store import open_store
+    from .main import _db
+
+    store = open_store(_db(db))
+    try:
+        done = store.upgrade()
+    finally:
+        store.close()
+    err.print(f"Database {_db(db)} is at schema {done[-1] if done else 'current'}"
+              + (f" (applied: {', '.join(done)})." if done else " (nothing to do)."))

@@ -42,12 +42,16 @@ app = typer.Typer(
 )
 
 STATUSES = ("open", "acknowledged", "accepted", "resolved", "expired", "live")
-DB_HELP = "Database file (embedded SQLite). Default: $DETENTE_DB or ./detente.db."
+DB_HELP = ("The database: a SQLite file, or postgresql://user@host/name for the PostGIS "
+           "server backend. Default: $DETENTE_DATABASE_URL, else $DETENTE_DB, else "
+           "./detente.db.")
 JSON_HELP = "Print JSON instead of a table."
 
 
-def _db(db: Path | None) -> str:
-    return str(db) if db is not None else os.environ.get("DETENTE_DB", "detente.db")
+def _db(db: str | None) -> str:
+    if db is not None:
+        return db
+    return os.environ.get("DETENTE_DATABASE_URL") or os.environ.get("DETENTE_DB", "detente.db")
 
 
 def _read_input(path: Path) -> bytes:
@@ -61,14 +65,14 @@ def _read_input(path: Path) -> bytes:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _open(db: Path | None, *, must_exist: bool = True) -> Any:
+def _open(db: str | None, *, must_exist: bool = True) -> Any:
     from ..service import Deconfliction
-    from ..store.sqlite import SQLiteStore
+    from ..store import is_server_url, open_store
 
     path = _db(db)
-    if must_exist and not Path(path).exists():
+    if must_exist and not is_server_url(path) and not Path(path).exists():
         raise NotFound(f"no database at {path}: create one with 'detente init --db {path}'")
-    return Deconfliction(SQLiteStore(path), parallel=_parallel())
+    return Deconfliction(open_store(path), parallel=_parallel())
 
 
 @functools.cache
@@ -152,7 +156,7 @@ def check(
 
 @app.command()
 def init(
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
     horizontal: float = HORIZONTAL,
     vertical: float = VERTICAL,
     time: float = TIME,
@@ -164,11 +168,11 @@ def init(
     (detente party add) and sets the minima over HTTP. Keep it safe.
     """
     from ..service.parties import Parties
-    from ..store.sqlite import SQLiteStore
+    from ..store import open_store
 
     minima = _minima(horizontal, vertical, time, minima_file)
     path = _db(db)
-    store = SQLiteStore(path)
+    store = open_store(path)
     fresh = not store.is_initialised()
     store.initialise(minima)
     current = store.get_minima()
@@ -184,7 +188,7 @@ def init(
 
 @app.command()
 def minima(
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
     set_: bool = typer.Option(False, "--set", help="Replace the minima with the options given."),
     horizontal: float = HORIZONTAL,
     vertical: float = VERTICAL,
@@ -216,7 +220,7 @@ def submit(
         help="Submit as this party: features without 'party' take it; others are refused."),
     override: bool = typer.Option(
         False, "--override", help="Proceed even into prohibited zones (the override is recorded)."),
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Store activities and zones; report the conflicts and red-line entries they cause.
@@ -270,7 +274,7 @@ def conflicts(
     party: str | None = typer.Option(None, "--party", "-p", help="Only this party's conflicts."),
     status: str | None = typer.Option(None, "--status", help="open, acknowledged, accepted, "
                                       "resolved, expired, or live (the first three)."),
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List stored conflicts (every volume pair with its gaps in --json)."""
@@ -292,7 +296,7 @@ def conflicts(
 @app.command()
 def violations(
     party: str | None = typer.Option(None, "--party", "-p", help="Only entries concerning it."),
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List stored red-line entries (activity volumes inside zones that apply to them)."""
@@ -315,7 +319,7 @@ def violations(
 def activities(
     party: str | None = typer.Option(None, "--party", "-p", help="Only this party's."),
     zones: bool = typer.Option(False, "--zones", help="List zones (red lines) instead."),
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List stored activities (or zones) with their state and version."""
@@ -340,7 +344,7 @@ def cancel(
     activity: str = typer.Argument(..., help="The activity id (its 'activity' property)."),
     party: str = typer.Option(..., "--party", "-p", help="The party that owns it."),
     zone: bool = typer.Option(False, "--zone", help="Withdraw a zone instead of an activity."),
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Cancel an activity (its open conflicts become resolved) or withdraw a zone."""
     svc = _open(db)
@@ -356,7 +360,7 @@ def cancel(
 def export(
     party: str | None = typer.Option(None, "--party", "-p", help="Only this party's data."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Export stored activities and zones as a scenario (GeoJSON) that 'submit' reads back."""
     from ..formats.geojson import export_scenario
@@ -373,13 +377,14 @@ def export(
 
 def _register_server_commands() -> None:
     from . import remote_dialogue  # noqa: F401  (adds its commands to remote_app)
-    from .dialogue import audit_app, report, sweep
+    from .dialogue import audit_app, db_app, report, sweep
     from .remote import remote_app
     from .server import demo, party_app, serve
 
     app.add_typer(party_app, name="party")
     app.add_typer(remote_app, name="remote")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(db_app, name="db")
     app.command()(serve)
     app.command()(demo)
     app.command()(report)

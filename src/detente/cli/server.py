@@ -7,14 +7,13 @@ from pathlib import Path
 
 import typer
 
+from .main import DB_HELP
 from .output import console, err, print_json, table
-
-DB_HELP = "Database file (default: $DETENTE_DB, else ./detente.db)."
 party_app = typer.Typer(help="Parties of the service and their API tokens.",
                         no_args_is_help=True)
 
 
-def _parties(db: Path | None):  # type: ignore[no-untyped-def]
+def _parties(db: str | None):  # type: ignore[no-untyped-def]
     from ..service.parties import Parties
     from .main import _open
 
@@ -29,7 +28,7 @@ def party_add(
     escalation: str | None = typer.Option(None, "--escalation",
                                           help="Who is told when it misses an "
                                                "acknowledgement deadline (in the event)."),
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Create a party and print its API token (shown only now) on stdout.
 
@@ -42,7 +41,7 @@ def party_add(
 
 @party_app.command("list")
 def party_list(
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List the parties."""
@@ -60,7 +59,7 @@ def party_list(
 @party_app.command("rotate")
 def party_rotate(
     name: str = typer.Argument(...),
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Revoke a party's tokens and print a new one (shown only now)."""
     token = _parties(db).rotate(name)
@@ -71,7 +70,7 @@ def party_rotate(
 @party_app.command("revoke")
 def party_revoke(
     name: str = typer.Argument(...),
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Revoke every token of a party: it can no longer call the API."""
     n = _parties(db).revoke(name)
@@ -79,7 +78,7 @@ def party_revoke(
 
 
 def serve(
-    db: Path | None = typer.Option(None, "--db", help=DB_HELP),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
     workers: int = typer.Option(0, "--workers", help="Requests worked on at once (the "
@@ -91,11 +90,12 @@ def serve(
     """
     from ..api import Settings, create_app
     from ..api.server import run
-    from .main import _open, _parallel
+    from .main import _db, _open, _parallel
 
     svc = _open(db)
     svc.minima()  # refuses a missing or foreign database before listening
-    path = svc.store.path
+    svc.store.close()
+    path = _db(db)
     app = create_app(Settings(db=path, parallel=_parallel(),
                               workers=workers or os.cpu_count() or 1))
     err.print(f"detente API on http://{host}:{port}/v1 (docs: http://{host}:{port}/docs)")
@@ -132,4 +132,4 @@ def demo(
                         [[name, token] for name, token in made.tokens.items()]))
     if no_serve:
         return
-    serve(db=db, host=host, port=port, workers=0)
+    serve(db=str(db), host=host, port=port, workers=0)

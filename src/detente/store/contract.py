@@ -91,6 +91,12 @@ class Store(DialogueStore, Protocol):
     def initialise(self, minima: Minima) -> None:
         """Create the schema (idempotent) and set the minima if none are set."""
 
+    def upgrade(self) -> list[str]:
+        """Bring an existing database's schema to this version; returns the versions
+        (migrations) applied, none if it was current."""
+
+    def is_initialised(self) -> bool: ...
+
     def write(self) -> AbstractContextManager[None]:
         """A write transaction holding the write lock; rolls back on error."""
 

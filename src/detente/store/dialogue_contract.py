@@ -149,14 +149,22 @@ class DialogueStore(Protocol):
     def delete_webhook(self, party: str, webhook_id: int, now: str) -> bool: ...
 
     def due(self, now_unix: float, busy: Sequence[int], limit: int) -> list[list[Due]]:
-        """Per webhook not in ``busy`` whose oldest undelivered event is due now: up to
-        ``limit`` of its undelivered events, oldest first."""
+        """Per webhook not in ``busy`` nor claimed (leased) whose oldest undelivered
+        event is due now: up to ``limit`` of its undelivered events, oldest first."""
+
+    def claim(self, leases: Sequence[tuple[int, float | None]], until: float, now: float
+              ) -> list[int]:
+        """Lease (webhook, the lease the caller holds on it or None) webhooks'
+        deliveries to the caller until ``until`` (in a write): returns those that were
+        free, had run out, or were still the caller's. Several server processes on one
+        database then deliver each event once; a crashed one's leases soon run out."""
 
     def next_due(self) -> float | None:
         """When the earliest pending delivery falls due (Unix seconds)."""
 
     def record_attempts(self, attempts: Sequence[Attempt], now: str) -> None:
-        """Log attempts; mark each delivered, rescheduled (next_at) or given up."""
+        """Log attempts; mark each delivered, rescheduled (next_at) or given up; end
+        their webhooks' leases."""
 
     def list_attempts(self, webhook_id: int, limit: int) -> list[dict[str, object]]: ...
 

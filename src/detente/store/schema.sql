@@ -1,4 +1,5 @@
--- detente embedded store, schema version 3 (version 2 is upgraded by 'detente init').
+-- detente embedded store, schema version 4 (versions 2 and 3 are upgraded by
+-- 'detente db upgrade').
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 -- Activities and zones ("owners" of volumes). state: planned | active | ended | cancelled.
@@ -125,7 +126,8 @@ CREATE TABLE IF NOT EXISTS webhooks (
     secret     TEXT NOT NULL,
     types      TEXT,
     created_at TEXT NOT NULL,
-    deleted_at TEXT
+    deleted_at TEXT,
+    lease_until REAL  -- Unix seconds: a dispatcher holds its deliveries until then
 );
 
 -- What each webhook still owes or has delivered; next_at in Unix seconds.

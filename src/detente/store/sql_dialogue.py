@@ -1,8 +1,9 @@
-"""The dialogue half of the SQLite store (see :mod:`.dialogue_contract`)."""
+"""The dialogue half of the store (see :mod:`.dialogue_contract`), in SQL that SQLite
+and PostgreSQL both run: ``?`` placeholders (the PostgreSQL connection translates them),
+``ON CONFLICT`` rather than ``INSERT OR``, ``RETURNING`` rather than ``lastrowid``."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -43,10 +44,11 @@ def _incident(r: Sequence[Any]) -> IncidentRow:
                        r[8], tuple(orjson.loads(r[9])), r[10], r[11])
 
 
-class SQLiteDialogue:
-    """Mixed into :class:`~.sqlite.SQLiteStore`; uses its connection."""
+class SQLDialogue:
+    """Mixed into both stores; uses their connection (sqlite3's, or one that speaks
+    its interface over psycopg)."""
 
-    conn: sqlite3.Connection
+    conn: Any
 
     # -- conflict sides and lifecycle -------------------------------------------
     def reset_sides(self, conflict_ids: Sequence[int]) -> None:
@@ -70,8 +72,8 @@ class SQLiteDialogue:
     def mark_side(self, conflict_id: int, party: str, field: str, now: str) -> None:
         if field not in _SIDE_FIELDS:
             raise ValueError(field)
-        self.conn.execute("INSERT OR IGNORE INTO conflict_parties (conflict_id, party) "
-                          "VALUES (?, ?)", (conflict_id, party))
+        self.conn.execute("INSERT INTO conflict_parties (conflict_id, party) VALUES (?, ?) "
+                          "ON CONFLICT DO NOTHING", (conflict_id, party))
         self.conn.execute(f"UPDATE conflict_parties SET {field}=coalesce({field}, ?) "
                           "WHERE conflict_id=? AND party=?", (now, conflict_id, party))
 
@@ -146,9 +148,10 @@ class SQLiteDialogue:
     def add_webhook(self, party: str, url: str, secret: str,
                     types: Sequence[str] | None, now: str) -> WebhookRow:
         text = orjson.dumps(list(types)).decode() if types is not None else None
-        cur = self.conn.execute("INSERT INTO webhooks (party, url, secret, types, created_at) "
-                                "VALUES (?, ?, ?, ?, ?)", (party, url, secret, text, now))
-        return WebhookRow(int(cur.lastrowid or 0), party, url, secret,
+        wid = self.conn.execute("INSERT INTO webhooks (party, url, secret, types, created_at) "
+                                "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                                (party, url, secret, text, now)).fetchone()[0]
+        return WebhookRow(int(wid), party, url, secret,
                           tuple(types) if types is not None else None, now)
 
     def list_webhooks(self, party: str | None) -> list[WebhookRow]:
@@ -171,11 +174,13 @@ class SQLiteDialogue:
 
     def due(self, now_unix: float, busy: Sequence[int], limit: int) -> list[list[Due]]:
         heads = self.conn.execute(
-            "SELECT webhook_id, min(event_id) FROM deliveries WHERE delivered_at IS NULL AND "
-            "failed_at IS NULL GROUP BY webhook_id").fetchall()
+            "SELECT d.webhook_id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+            "WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND (w.lease_until IS NULL "
+            "OR w.lease_until < ?) GROUP BY d.webhook_id ORDER BY d.webhook_id",
+            (now_unix,)).fetchall()
         out = []
         skip = set(busy)
-        for wid, _ in heads:
+        for (wid,) in heads:
             if wid in skip:
                 continue
             rows = self.conn.execute(
@@ -187,6 +192,17 @@ class SQLiteDialogue:
             if rows and rows[0][1] <= now_unix:
                 out.append([Due(_webhook(r[2:8]), EventRow(*r[8:]), r[0]) for r in rows])
         return out
+
+    def claim(self, leases: Sequence[tuple[int, float | None]], until: float, now: float
+              ) -> list[int]:
+        claimed = []
+        for wid, held in leases:
+            cur = self.conn.execute(
+                "UPDATE webhooks SET lease_until=? WHERE id=? AND (lease_until IS NULL OR "
+                "lease_until < ? OR lease_until = ?)", (until, wid, now, held))
+            if cur.rowcount:
+                claimed.append(wid)
+        return claimed
 
     def next_due(self) -> float | None:
         r = self.conn.execute("SELECT min(next_at) FROM deliveries WHERE delivered_at IS NULL "
@@ -204,6 +220,8 @@ class SQLiteDialogue:
             [(now if a.delivered else None, a.next_at,
               now if not a.delivered and a.next_at is None else None, a.webhook_id,
               a.event_id) for a in attempts])
+        self.conn.executemany("UPDATE webhooks SET lease_until=NULL WHERE id=?",
+                              [(w,) for w in sorted({a.webhook_id for a in attempts})])
 
     def list_attempts(self, webhook_id: int, limit: int) -> list[dict[str, object]]:
         rows = self.conn.execute(
@@ -226,9 +244,10 @@ class SQLiteDialogue:
                                   "party_b=?", (a, b)).fetchone()
         if r is not None:
             return ThreadRow(*r)
-        cur = self.conn.execute("INSERT INTO threads (conflict_id, party_a, party_b, "
-                                "created_at) VALUES (?, ?, ?, ?)", (conflict_id, a, b, now))
-        return ThreadRow(int(cur.lastrowid or 0), conflict_id, a, b, now)
+        tid = self.conn.execute("INSERT INTO threads (conflict_id, party_a, party_b, "
+                                "created_at) VALUES (?, ?, ?, ?) RETURNING id",
+                                (conflict_id, a, b, now)).fetchone()[0]
+        return ThreadRow(int(tid), conflict_id, a, b, now)
 
     def find_thread(self, thread_id: int) -> ThreadRow | None:
         if not 0 < thread_id < 2**63:
@@ -249,10 +268,9 @@ class SQLiteDialogue:
 
     def add_message(self, thread_id: int, sender: str, body: str, corrects: int | None,
                     recipients: Sequence[str], now: str) -> MessageRow:
-        cur = self.conn.execute("INSERT INTO messages (thread_id, sender, body, corrects, "
-                                "created_at) VALUES (?, ?, ?, ?, ?)",
-                                (thread_id, sender, body, corrects, now))
-        mid = int(cur.lastrowid or 0)
+        mid = int(self.conn.execute("INSERT INTO messages (thread_id, sender, body, corrects, "
+                                    "created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                                    (thread_id, sender, body, corrects, now)).fetchone()[0])
         self.conn.executemany("INSERT INTO receipts (message_id, party) VALUES (?, ?)",
                               [(mid, p) for p in recipients])
         return MessageRow(mid, thread_id, sender, body, corrects, now,
@@ -286,15 +304,15 @@ class SQLiteDialogue:
     def add_incident(self, reporter: str, location: str, occurred_at: str, description: str,
                      severity: str, parties: Sequence[str], activities: str,
                      conflicts: Sequence[int], now: str) -> IncidentRow:
-        cur = self.conn.execute(
+        iid = int(self.conn.execute(
             "INSERT INTO incidents (reporter, location, occurred_at, description, severity, "
             "status, parties, activities, conflicts, created_at, updated_at) VALUES "
-            "(?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)",
+            "(?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?) RETURNING id",
             (reporter, location, occurred_at, description, severity,
              orjson.dumps(list(parties)).decode(), activities,
-             orjson.dumps(list(conflicts)).decode(), now, now))
-        iid = int(cur.lastrowid or 0)
-        self.conn.executemany("INSERT OR IGNORE INTO incident_parties VALUES (?, ?)",
+             orjson.dumps(list(conflicts)).decode(), now, now)).fetchone()[0])
+        self.conn.executemany("INSERT INTO incident_parties VALUES (?, ?) "
+                              "ON CONFLICT DO NOTHING",
                               [(iid, p) for p in {reporter, *parties}])
         return self.list_incidents(None, iid)[0]
 
@@ -357,7 +375,8 @@ class SQLiteDialogue:
         return r[0] if r else None
 
     def set_setting(self, key: str, value: str) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        self.conn.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                          "SET value = excluded.value", (key, value))
 
     def set_escalation(self, party_id: int, contact: str | None) -> None:
         self.conn.execute("UPDATE parties SET escalation=? WHERE id=?", (contact, party_id))
