@@ -28,8 +28,8 @@ from ..service.hotline import Hotline
 from ..service.journal import SYSTEM, Bus, transaction
 from ..service.lifecycle import Lifecycle
 from ..service.outbox import SIGNATURE_HEADER, event_json, sign
-from ..store.dialogue_contract import Attempt, Due, EventRow
 from ..store import Store, open_store
+from ..store.dialogue_contract import Attempt, Due, EventRow
 
 T = TypeVar("T")
 

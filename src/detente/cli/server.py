@@ -9,6 +9,7 @@ import typer
 
 from .main import DB_HELP
 from .output import console, err, print_json, table
+
 party_app = typer.Typer(help="Parties of the service and their API tokens.",
                         no_args_is_help=True)
 
