@@ -112,3 +112,23 @@ def new_db(backend: str, request: pytest.FixtureRequest,
         return lambda: str(tmp_path_factory.mktemp("db") / "detente.db")
     cluster = request.getfixturevalue("pg_cluster")
     return cluster.database
+
+
+def raw_sql(db: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Run SQL straight on a database of either backend, as someone with access to it
+    would (``?`` placeholders); returns the rows."""
+    if db.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(db, autocommit=True) as pg:
+            cur = pg.execute(sql.replace("?", "%s"), args or None)
+            return cur.fetchall() if cur.description else []
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute(sql, args).fetchall()
+        conn.commit()
+        return rows
+    finally:
+        conn.close()

@@ -1,6 +1,7 @@
 """The dialogue over a real server and a real webhook receiver on loopback: lifecycle,
 deadlines, hotline, incidents, at-least-once delivery in order, SSE resume,
-need-to-know for events, and the audit chain."""
+need-to-know for events, and the audit chain; on both backends where a ``world`` or
+``new_db`` is used."""
 
 from __future__ import annotations
 
@@ -20,9 +21,9 @@ from detente.client import Client
 from detente.core.minima import Minima, Separation
 from detente.errors import InputError, NotFound, Refused
 from detente.service.parties import Parties
-from detente.store.sqlite import SQLiteStore
+from detente.store import open_store
 
-from .conftest import serving
+from .conftest import raw_sql, serving
 from .receiver import Receiver, wait_for
 from .test_api import activity
 
@@ -36,7 +37,7 @@ def free_port() -> int:
 
 
 def make_db(path: str) -> dict[str, str]:
-    store = SQLiteStore(path)
+    store = open_store(path)
     store.initialise(Minima(Separation(500.0, 150.0, 300.0)))
     parties = Parties(store)
     tokens = {"admin": parties.admin_token()}
@@ -48,8 +49,8 @@ def make_db(path: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def world(tmp_path) -> Iterator[dict[str, Any]]:
-    db = str(tmp_path / "dialogue.db")
+def world(new_db) -> Iterator[dict[str, Any]]:
+    db = new_db()
     tokens = make_db(db)
     settings = Settings(**{**FAST.__dict__, "db": db})
     with serving(settings) as url:
@@ -228,10 +229,8 @@ def test_hotline_receipts_corrections_and_immutability(world) -> None:
         "holding at FL100", "holding at FL110 (not 100)"]
     assert fix["corrects"] == m["id"]
     assert [t["unread"] for t in a.threads()] == [1]
-    conn = sqlite3.connect(world["db"])
-    with pytest.raises(sqlite3.DatabaseError, match="immutable"):
-        conn.execute("UPDATE messages SET body='rewritten' WHERE id=?", (m["id"],))
-    conn.close()
+    with pytest.raises(Exception, match="immutable"):
+        raw_sql(world["db"], "UPDATE messages SET body='rewritten' WHERE id=?", (m["id"],))
 
 
 def test_incidents_notify_the_named_parties_only(world) -> None:
@@ -260,8 +259,8 @@ def test_incidents_notify_the_named_parties_only(world) -> None:
     assert bad.value.field == "conflicts[0]"
 
 
-def test_audit_verify_names_an_altered_entry_and_export_tells_the_story(world, run_cli
-                                                                       ) -> None:
+def test_audit_verify_names_an_altered_entry_and_export_tells_the_story(world, run_cli,
+                                                                       backend) -> None:
     a = world["api"]["A"]
     cid = conflict_between(world)
     a.acknowledge(cid)
@@ -279,19 +278,19 @@ def test_audit_verify_names_an_altered_entry_and_export_tells_the_story(world, r
     assert by_party["A"]["conflicts_opened"] == 1 and by_party["A"]["acknowledged"] == 1
     assert by_party["A"]["median_ack_s"] is not None and by_party["B"]["acknowledged"] == 0
     # Someone with the database file rewrites history: the chain names the entry.
-    conn = sqlite3.connect(db)
-    seq = conn.execute("SELECT seq FROM audit WHERE action='conflict.opened'").fetchone()[0]
-    conn.execute("DROP TRIGGER audit_immutable")
-    conn.execute("UPDATE audit SET actor='C' WHERE seq=?", (seq,))
-    conn.commit()
-    conn.close()
+    seq = raw_sql(db, "SELECT seq FROM audit WHERE action='conflict.opened'")[0][0]
+    with pytest.raises(Exception, match="append-only"):
+        raw_sql(db, "UPDATE audit SET actor='C' WHERE seq=?", (seq,))
+    raw_sql(db, "ALTER TABLE audit DISABLE TRIGGER audit_kept" if backend == "postgis"
+            else "DROP TRIGGER audit_immutable")
+    raw_sql(db, "UPDATE audit SET actor='C' WHERE seq=?", (seq,))
     broken = run_cli("audit", "verify", "--db", db)
     assert broken.returncode == 4
     assert f"broken at entry {seq}" in broken.stderr
     assert world["api"]["admin"].verify_audit()["broken"] == seq
 
 
-def test_event_in_flight_survives_sigkill_and_is_delivered_after_restart(tmp_path) -> None:
+def test_event_in_flight_survives_sigkill_and_is_delivered_after_restart(new_db) -> None:
     """The server dies (SIGKILL) after committing a conflict and while its webhook
     request is in flight; started again, it delivers the event."""
     import os
@@ -301,7 +300,7 @@ def test_event_in_flight_survives_sigkill_and_is_delivered_after_restart(tmp_pat
 
     from .conftest import detente_exe
 
-    db = str(tmp_path / "kill.db")
+    db = new_db()
     tokens = make_db(db)
     receiver = Receiver(free_port())
     receiver.mode = "hang"
@@ -336,10 +335,8 @@ def test_event_in_flight_survives_sigkill_and_is_delivered_after_restart(tmp_pat
         wait_for(lambda: receiver.seen >= 1, what="the delivery in flight")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        conn = sqlite3.connect(db)
-        undelivered = conn.execute("SELECT count(*) FROM deliveries WHERE delivered_at IS "
-                                   "NULL AND event_id=?", (event_id,)).fetchone()[0]
-        conn.close()
+        undelivered = raw_sql(db, "SELECT count(*) FROM deliveries WHERE delivered_at IS "
+                              "NULL AND event_id=?", (event_id,))[0][0]
         assert undelivered == 1  # committed, not delivered
         receiver.mode = "up"
         receiver.release.set()
@@ -407,7 +404,7 @@ def test_review_and_sweep_from_the_command_line(tmp_path, run_cli) -> None:
 
     db = str(tmp_path / "detente.db")
     make_db(db)
-    store = SQLiteStore(db)
+    store = open_store(db)
     then = "2025-05-01T08:00:00.000000Z"  # submitted long ago: the deadline is past
     Lifecycle(store, lambda: then).set_policy(AckPolicy((), 60.0), "admin")
     svc = Deconfliction(store, clock=lambda: then)
@@ -440,7 +437,7 @@ def test_a_version_2_database_is_upgraded_by_init(tmp_path, run_cli) -> None:
 
     db = str(tmp_path / "old.db")
     make_db(db)
-    store = SQLiteStore(db)
+    store = open_store(db)
     Deconfliction(store).submit(read_scenario(collection(
         feature("a", "A", square(13.1, 11.8, 0.1), time_start="2030-06-01T08:00:00Z",
                 time_end="2030-06-01T09:00:00Z"),

@@ -19,7 +19,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..core.candidates import Parallel
-from ..errors import Forbidden
+from ..errors import Forbidden, InputError
 from ..service import Deconfliction
 from ..service.deconfliction import utc_now
 from ..service.disclosure import Disclosure
@@ -100,8 +100,13 @@ class _Pool:
         self.gate.release()
 
 
+_NUL = ("the request holds a NUL character (\\u0000 or %00), which no field accepts "
+        "(PostgreSQL text cannot store it)")
+
+
 class LimitBody:
-    """ASGI middleware: a body over the limit answers 413 before anything reads it."""
+    """ASGI middleware: a body over the limit answers 413 before anything reads it; a
+    NUL character anywhere in the request answers 422 on either backend."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], limit: int):
         self.app = app
@@ -117,14 +122,23 @@ class LimitBody:
                                    f"the request body is over the limit of "
                                    f"{self.limit:,} bytes")(scope, receive, send)
             return
+        if b"%00" in scope.get("raw_path", b"") or b"%00" in scope.get("query_string", b""):
+            await problems.problem(422, InputError.kind, "Invalid input", _NUL)(
+                scope, receive, send)
+            return
         seen = 0
+        tail = b""
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, tail
             message = await receive()
-            seen += len(message.get("body", b""))
+            body = message.get("body", b"")
+            seen += len(body)
             if seen > self.limit:
                 raise problems.BodyTooLarge(self.limit)
+            if b"\\u0000" in tail + body:
+                raise InputError(_NUL)
+            tail = body[-5:]
             return message
 
         await self.app(scope, counted, send)

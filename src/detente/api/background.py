@@ -299,7 +299,9 @@ class Hub(_Worker):
         self.receipted[e.id] = None
         if len(self.receipted) > 10_000:
             del self.receipted[next(iter(self.receipted))]
-        await self.call(lambda st: _message_delivered(st, e))
+        # Shielded: a client that closes the stream right after the message cancels
+        # this wait, and the receipt must still be written (the message went out).
+        await asyncio.shield(self.call(lambda st: _message_delivered(st, e)))
 
     def end_streams(self) -> None:
         """End every open stream (the server is stopping; streams never end alone)."""

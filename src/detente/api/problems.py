@@ -117,6 +117,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, DetenteError):  # raised while FastAPI read the body
+            return detente_problem(exc.__cause__)
         slug = {404: NotFound.kind, 405: "method-not-allowed"}.get(exc.status_code, "http")
         return problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
 

@@ -292,10 +292,12 @@ class SQLDialogue:
         if field not in _RECEIPT_FIELDS:
             raise ValueError(field)
         changed = []
+        # A message read was delivered too (one assignment per column: PostgreSQL).
+        also = ", delivered_at=coalesce(delivered_at, ?)" if field == "read_at" else ""
         for mid in message_ids:
             cur = self.conn.execute(
-                f"UPDATE receipts SET {field}=?, delivered_at=coalesce(delivered_at, ?) "
-                f"WHERE message_id=? AND party=? AND {field} IS NULL", (now, now, mid, party))
+                f"UPDATE receipts SET {field}=?{also} WHERE message_id=? AND party=? AND "
+                f"{field} IS NULL", (now, now, mid, party) if also else (now, mid, party))
             if cur.rowcount:
                 changed.append(mid)
         return changed
