@@ -74,7 +74,7 @@ async def _load(url: str, tokens: list[str], requests: int, concurrency: int,
     return latencies, errors, wall
 
 
-def start_server(db: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(db: Path | str) -> tuple[subprocess.Popen[bytes], str]:
     """``detente serve`` on a free loopback port; returns it once it answers."""
     exe = shutil.which("detente", path=str(Path(sys.executable).parent)) or "detente"
     port = _free_port()

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import orjson
 import psycopg
+import psycopg.sql
 import psycopg_pool
 
 from ..core.geodesy import expand_bounds
@@ -36,7 +37,7 @@ from ..core.minima import Minima, Separation
 from ..core.volumes import VolumeSet
 from ..errors import DetenteError
 from .contract import StoredVolumes
-from .sql_store import VOL_COLS, SQLStore
+from .sql_store import VOL_COLS, VOLUME_COLUMNS, SQLStore
 
 WRITE_LOCK = 0x64657465  # advisory lock keys ("dete", "mign")
 MIGRATE_LOCK = 0x6D69676E
@@ -206,12 +207,31 @@ class PostGISStore(SQLStore):
             finally:
                 self._in_write = False
 
+    def _temp_table(self, name: str, columns: str, rows: Sequence[Sequence[Any]]) -> str:
+        """The keys as arrays in the query itself: no round trips to fill a temporary
+        table inside the write lock (psycopg quotes the values)."""
+        cols = [c.split()[:2] for c in columns.split(",")]
+        arrays = []
+        for k, (_, kind) in enumerate(cols):
+            values = [r[k] for r in rows]
+            literal = psycopg.sql.Literal(values).as_string(self.conn.get())
+            arrays.append(f"{literal}::{kind.lower()}[]")
+        names = ", ".join(c[0] for c in cols)
+        return f"(SELECT DISTINCT {names} FROM unnest({', '.join(arrays)}) AS {name}({names}))"
+
     # -- the spatial index (GiST on generated columns: nothing to keep in step) ----
     def _index_volumes(self, ids: np.ndarray, vols: VolumeSet, zone: bool) -> None:
         pass
 
     def _unindex_owners(self, tmp: str, zone: bool) -> None:
         pass
+
+    def _insert_volume_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """COPY rather than INSERT: 100k volumes import in 17 s by INSERT (pipelined)."""
+        with self.conn.get().cursor().copy(
+                f"COPY volumes ({VOLUME_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def candidates(self, query: VolumeSet, widen: Separation, *, zone: bool
                    ) -> tuple[StoredVolumes, np.ndarray, np.ndarray]:

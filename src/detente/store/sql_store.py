@@ -17,6 +17,8 @@ from ..errors import AlreadyExists
 from .contract import ActivityRow, ConflictRow, ConflictUpsert, PartyRow, StoredVolumes
 from .sql_dialogue import LIVE, SQLDialogue
 
+VOLUME_COLUMNS = ("id, owner_id, is_zone, feature_id, kind, geom, radius, alt_lo, alt_hi, "
+                  "t0, t1, minx, miny, maxx, maxy")
 VOL_COLS = "v.id, v.owner_id, v.feature_id, v.kind, v.geom, v.radius, v.alt_lo, v.alt_hi, " \
            "v.t0, v.t1, v.minx, v.miny, v.maxx, v.maxy, o.party, o.ext_id, o.restriction, " \
            "o.applies_to"
@@ -130,7 +132,8 @@ class SQLStore(SQLDialogue):
         return self.find_owners([(party, ext_id)], zone=zone).get((party, ext_id))
 
     def _temp_table(self, name: str, columns: str, rows: Sequence[Sequence[Any]]) -> str:
-        """A temporary table of keys to join against (big IN lists are slow)."""
+        """A table of keys to join against (big IN lists are slow), to be named with an
+        alias in the query (``JOIN {tmp} k``, ``FROM {tmp} t``)."""
         self.conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns})")
         self.conn.execute(f"DELETE FROM {self.TEMP}.{name}")
         marks = ", ".join("?" * len(columns.split(",")))
@@ -178,9 +181,9 @@ class SQLStore(SQLDialogue):
             return
         tmp = self._temp_ids("replaced", ids)
         self._unindex_owners(tmp, zone)
-        self.conn.execute(f"DELETE FROM volumes WHERE owner_id IN (SELECT id FROM {tmp})")
+        self.conn.execute(f"DELETE FROM volumes WHERE owner_id IN (SELECT id FROM {tmp} t)")
         col = "zone_id" if zone else "activity_id"
-        self.conn.execute(f"DELETE FROM violations WHERE {col} IN (SELECT id FROM {tmp})")
+        self.conn.execute(f"DELETE FROM violations WHERE {col} IN (SELECT id FROM {tmp} t)")
         self.conn.executemany(
             "UPDATE owners SET version = version + 1, kind=?, restriction=?, applies_to=?, "
             "state = CASE state WHEN 'cancelled' THEN 'planned' ELSE state END, "
@@ -198,17 +201,17 @@ class SQLStore(SQLDialogue):
         wkb = shapely.to_wkb(vols.geom)
         fids = [orjson.dumps(f).decode() for f in vols.ids]
         b = vols.bounds
-        self.conn.executemany(
-            "INSERT INTO volumes (id, owner_id, is_zone, feature_id, kind, geom, radius, "
-            "alt_lo, alt_hi, t0, t1, minx, miny, maxx, maxy) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            list(zip(ids.tolist(), np.asarray(owner_ids).tolist(), [int(zone)] * n, fids,
-                     vols.kind.tolist(), wkb.tolist(), vols.radius.tolist(),
-                     vols.alt_lo.tolist(), vols.alt_hi.tolist(), vols.t0.tolist(),
-                     vols.t1.tolist(), b[:, 0].tolist(), b[:, 1].tolist(), b[:, 2].tolist(),
-                     b[:, 3].tolist(), strict=True)))
+        self._insert_volume_rows(list(zip(
+            ids.tolist(), np.asarray(owner_ids).tolist(), [int(zone)] * n, fids,
+            vols.kind.tolist(), wkb.tolist(), vols.radius.tolist(), vols.alt_lo.tolist(),
+            vols.alt_hi.tolist(), vols.t0.tolist(), vols.t1.tolist(), b[:, 0].tolist(),
+            b[:, 1].tolist(), b[:, 2].tolist(), b[:, 3].tolist(), strict=True)))
         self._index_volumes(ids, vols, zone)
         return ids
+
+    def _insert_volume_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        self.conn.executemany(f"INSERT INTO volumes ({VOLUME_COLUMNS}) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def _load(self, rows: list[tuple[Any, ...]], zone: bool) -> StoredVolumes:
         if not rows:
@@ -303,8 +306,8 @@ class SQLStore(SQLDialogue):
         tmp = self._temp_ids("resolving", owner_ids)
         rows = self.conn.execute(
             "SELECT id FROM conflicts WHERE status IN ('open', 'acknowledged', 'accepted') "
-            f"AND (activity_a IN (SELECT id FROM {tmp}) OR activity_b IN (SELECT id FROM "
-            f"{tmp})) ORDER BY id").fetchall()
+            f"AND (activity_a IN (SELECT id FROM {tmp} t) OR activity_b IN (SELECT id FROM "
+            f"{tmp} t)) ORDER BY id").fetchall()
         gone = [r[0] for r in rows if r[0] not in keep]
         self.conn.executemany("UPDATE conflicts SET status='resolved', updated_at=? WHERE id=?",
                               [(now, c) for c in gone])
@@ -356,7 +359,7 @@ class SQLStore(SQLDialogue):
             sql += " AND c.id=?"
             args.append(conflict_id)
         if conflict_ids is not None:
-            sql += f" AND c.id IN (SELECT id FROM {self._temp_ids('wanted', conflict_ids)})"
+            sql += f" AND c.id IN (SELECT id FROM {self._temp_ids('wanted', conflict_ids)} t)"
         rows = self.conn.execute(sql + " ORDER BY c.id", args).fetchall()
         sides = self.conflict_sides([r[0] for r in rows])
         return [ConflictRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], orjson.loads(r[8]),

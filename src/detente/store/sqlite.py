@@ -198,7 +198,7 @@ class SQLiteStore(SQLStore):
 
     def _unindex_owners(self, tmp: str, zone: bool) -> None:
         self.conn.execute(f"DELETE FROM {self._index(zone)} WHERE rid >> 1 IN (SELECT v.id "
-                          f"FROM volumes v WHERE v.owner_id IN (SELECT id FROM {tmp}))")
+                          f"FROM volumes v WHERE v.owner_id IN (SELECT id FROM {tmp} t))")
 
     def _index_volumes(self, ids: np.ndarray, vols: VolumeSet, zone: bool) -> None:
         boxes = scaled_boxes(vols.bounds, vols.alt_lo, vols.alt_hi, vols.t0, vols.t1)
