@@ -23,10 +23,9 @@ import orjson
 from detente.core.minima import Minima
 from detente.core.scenario import read_scenario
 from detente.service import Deconfliction
-from detente.service.parties import Parties
 from detente.store import open_store
 
-from .http_load import _load, start_server, stop_server
+from .http_load import _load, party_tokens, start_server, stop_server
 from .traffic import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,17 +37,6 @@ def _say(msg: str) -> None:
 
 def _pct(xs: list[float]) -> list[float]:
     return [float(x) * 1e3 for x in np.percentile(xs, [50, 95, 99])]
-
-
-def _tokens(url: str) -> list[str]:
-    store = open_store(url)
-    parties = Parties(store)
-    tokens = []
-    for k in range(8):
-        name = f"backend-party-{k}"
-        tokens.append(parties.rotate(name) if store.find_party(name) else parties.add(name)[1])
-    store.close()
-    return tokens
 
 
 def _check(url: str, queries: Any, minima: Minima, parallel: Any) -> list[float]:
@@ -65,7 +53,7 @@ def _check(url: str, queries: Any, minima: Minima, parallel: Any) -> list[float]
 
 
 def _http(url: str, requests: int, concurrency: int, tag: str) -> dict[str, Any]:
-    tokens = _tokens(url)
+    tokens = party_tokens(url, "backend-party")
     servers = [start_server(url) for _ in range(2)]
     try:
         async def both() -> tuple[list[float], int, float]:

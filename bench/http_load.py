@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 
 from detente.service.parties import Parties
-from detente.store.sqlite import SQLiteStore
+from detente.store import open_store
 
 HOT = (13.15, 11.85)  # the Sahel theatre's centre: the densest stored traffic
 
@@ -74,6 +74,18 @@ async def _load(url: str, tokens: list[str], requests: int, concurrency: int,
     return latencies, errors, wall
 
 
+def party_tokens(db: str, prefix: str, count: int = 8) -> list[str]:
+    """Fresh tokens of ``count`` load parties (made if missing) in the database."""
+    store = open_store(db)
+    parties = Parties(store)
+    tokens = []
+    for k in range(count):
+        name = f"{prefix}-{k}"
+        tokens.append(parties.rotate(name) if store.find_party(name) else parties.add(name)[1])
+    store.close()
+    return tokens
+
+
 def start_server(db: Path | str) -> tuple[subprocess.Popen[bytes], str]:
     """``detente serve`` on a free loopback port; returns it once it answers."""
     exe = shutil.which("detente", path=str(Path(sys.executable).parent)) or "detente"
@@ -106,13 +118,7 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
 def http_workload(db: Path, n_stored: int, requests: int, concurrency: int = 16
                   ) -> dict[str, Any]:
     """Submissions/s and latency percentiles for spread-out and overlapping traffic."""
-    store = SQLiteStore(str(db))
-    parties = Parties(store)
-    tokens = []
-    for k in range(8):
-        name = f"load-party-{k}"
-        tokens.append(parties.rotate(name) if store.find_party(name) else parties.add(name)[1])
-    store.close()
+    tokens = party_tokens(str(db), "load-party")
     server, url = start_server(db)
     try:
         out: dict[str, Any] = {"n": n_stored, "requests": requests,

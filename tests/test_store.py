@@ -168,3 +168,17 @@ def test_concurrent_writers_keep_each_transaction_whole_and_alone(new_db) -> Non
     names = {p.name for p in store.list_parties()}
     store.close()
     assert names == {f"p{k}-{r}" for k in range(8) for r in range(20) if r % 5}
+
+
+def test_keys_with_quotes_placeholders_and_percents_are_plain_text(new_db) -> None:
+    """Ids reach the SQL of both backends as data, whatever characters they hold."""
+    svc = service(new_db)
+    odd = ["it's", "a?b", "100%}", "%s", "\\", '"{x,y}"', "日本"]
+    svc.submit(read_scenario(collection(*(feature(i, None, square(10.0 + k, 50.0, 0.01))
+                                          for k, i in enumerate(odd))), default_party="A?%"))
+    found = svc.store.find_owners([("A?%", i) for i in odd] + [("A?%", "absent")],
+                                  zone=False)
+    assert sorted(found) == sorted(("A?%", i) for i in odd)
+    r = svc.submit(read_scenario(collection(feature("b", None, square(12.0, 50.0, 0.01))),
+                                 default_party="B'"))
+    assert [(c["party_a"], c["activity_a"]) for c in r.conflicts] == [("A?%", "100%}")]

@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 import orjson
 import psycopg
-import psycopg.sql
 import psycopg_pool
 
 from ..core.geodesy import expand_bounds
@@ -209,13 +208,19 @@ class PostGISStore(SQLStore):
 
     def _temp_table(self, name: str, columns: str, rows: Sequence[Sequence[Any]]) -> str:
         """The keys as arrays in the query itself: no round trips to fill a temporary
-        table inside the write lock (psycopg quotes the values)."""
+        table inside the write lock. Numbers are written out; text travels as hex of
+        its JSON, so that no value can carry a quote or a placeholder into the SQL."""
         cols = [c.split()[:2] for c in columns.split(",")]
         arrays = []
         for k, (_, kind) in enumerate(cols):
             values = [r[k] for r in rows]
-            literal = psycopg.sql.Literal(values).as_string(self.conn.get())
-            arrays.append(f"{literal}::{kind.lower()}[]")
+            if kind.upper() == "BIGINT":
+                arrays.append("'{" + ",".join(str(int(v)) for v in values) + "}'::bigint[]")
+            else:
+                data = orjson.dumps([str(v) for v in values]).hex()
+                arrays.append(
+                    "ARRAY(SELECT e FROM json_array_elements_text(convert_from(decode("
+                    f"'{data}', 'hex'), 'UTF8')::json) WITH ORDINALITY AS j(e, n) ORDER BY n)")
         names = ", ".join(c[0] for c in cols)
         return f"(SELECT DISTINCT {names} FROM unnest({', '.join(arrays)}) AS {name}({names}))"
 
