@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..core.candidates import Parallel
@@ -30,6 +31,7 @@ from ..service.lifecycle import Lifecycle
 from ..service.outbox import Outbox
 from ..service.parties import Parties, Principal
 from ..store import open_store
+from ..web import mount as mount_web
 from . import problems
 from .background import Dispatcher, Hub, Retry, Sweeper, run_all
 
@@ -50,6 +52,7 @@ class Settings:
     poll_s: float = 0.5  # how often workers look for events committed by other processes
     sweep_s: float = 1.0
     webhook_timeout_s: float = 10.0
+    tile_url: str | None = None  # the web map's basemap ({z}/{x}/{y}); None: a graticule
 
 
 class Services:
@@ -192,10 +195,15 @@ def create_app(settings: Settings) -> FastAPI:
                    routes_admin):
         app.include_router(module.router, prefix="/v1")
 
+    page = mount_web(app, settings.tile_url)
+
     @app.get("/", include_in_schema=False)
-    def root() -> dict[str, str]:
+    def root(request: Request) -> Any:
+        """The web map for a browser; a pointer to the API for anything else."""
+        if "text/html" in request.headers.get("accept", ""):
+            return HTMLResponse(page)
         return {"service": "detente", "api": "/v1", "openapi": "/openapi.json",
-                "docs": "/docs"}
+                "docs": "/docs", "web": "/ (with Accept: text/html)"}
 
     return app
 

@@ -50,6 +50,12 @@ def revoke_tokens(name: str, _: Principal = Depends(admin),
     return {"name": name, "revoked": services.parties.revoke(name)}
 
 
+@router.get("/me", summary="Who the token belongs to")
+def whoami(who: Principal = Depends(principal)) -> dict[str, Any]:
+    """The calling party's name (``party`` null for the admin token)."""
+    return {"party": who.party, "admin": who.is_admin}
+
+
 @router.get("/minima", summary="The separation minima")
 def read_minima(_: Principal = Depends(principal),
                 services: Services = Depends(get_services)) -> dict[str, Any]:

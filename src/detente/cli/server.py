@@ -84,6 +84,9 @@ def serve(
     port: int = typer.Option(8000, "--port", help="TCP port."),
     workers: int = typer.Option(0, "--workers", help="Requests worked on at once (the "
                                 "rest wait); default: the number of cores."),
+    tiles: str | None = typer.Option(None, "--tiles", help="The web map's basemap: a tile "
+                                     "URL with {z}/{x}/{y} (default: none, a graticule; "
+                                     "nothing is fetched from outside)."),
 ) -> None:
     """Run the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs).
 
@@ -98,8 +101,8 @@ def serve(
     svc.store.close()
     path = _db(db)
     app = create_app(Settings(db=path, parallel=_parallel(),
-                              workers=workers or os.cpu_count() or 1))
-    err.print(f"detente API on http://{host}:{port}/v1 (docs: http://{host}:{port}/docs)")
+                              workers=workers or os.cpu_count() or 1, tile_url=tiles))
+    err.print(f"detente on http://{host}:{port}/ (the web map; API: /v1, docs: /docs)")
     run(app, host, port)
 
 
@@ -133,4 +136,4 @@ def demo(
                         [[name, token] for name, token in made.tokens.items()]))
     if no_serve:
         return
-    serve(db=str(db), host=host, port=port, workers=0)
+    serve(db=str(db), host=host, port=port, workers=0, tiles=None)

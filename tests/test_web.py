@@ -1,0 +1,127 @@
+"""The web map in a real browser (Debian's Chromium, headless, driven by Playwright)
+against a real server: party A draws an activity over B's; B sees the conflict arrive
+live, acknowledges and replies on the hotline; A sees the reply. Screenshots go to
+``test-artifacts/``. Never skipped: without Chromium the test fails and says why."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from detente.api import Settings
+from detente.client import Client
+
+from .conftest import serving
+from .test_api import activity
+from .test_dialogue import FAST, make_db
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    assert shutil.which(CHROMIUM), (
+        f"no Chromium at {CHROMIUM}: 'apt-get install -y chromium' (scripts/test does it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def site(tmp_path) -> Iterator[dict[str, Any]]:
+    db = str(tmp_path / "web.db")
+    tokens = make_db(db)
+    with serving(Settings(**{**FAST.__dict__, "db": db})) as url:
+        yield {"url": url, "tokens": tokens}
+
+
+def sign_in(page: Any, site: dict[str, Any], who: str) -> None:
+    page.goto(site["url"] + "/")
+    page.get_by_label("Your party's API token").fill(site["tokens"][who])
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("#who").filter(has_text=f"Signed in as {who}").wait_for()
+
+
+def click_map(page: Any, lon: float, lat: float) -> None:
+    x, y = page.evaluate("([lat, lon]) => { const p = window.detente.map.map"
+                         ".latLngToContainerPoint([lat, lon]); return [p.x, p.y]; }",
+                         [lat, lon])
+    page.locator("#map").click(position={"x": x, "y": y})
+
+
+def test_draw_conflict_acknowledge_and_talk_live(browser, site) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with Client(site["url"], site["tokens"]["B"]) as b_api:
+        b_api.create_activity(activity("b-patrol", (13.1, 11.8)))  # 13.1-13.2 E, 11.8-11.9 N
+    a = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    b = browser.new_context(viewport={"width": 400, "height": 800}).new_page()
+    sign_in(b, site, "B")
+    b.locator("#conflicts").filter(has_text="No live conflicts").wait_for()
+    sign_in(a, site, "A")
+
+    # Every control has a label.
+    unlabelled = a.evaluate("""() => [...document.querySelectorAll('input, textarea, select')]
+        .filter(el => !el.labels.length && !el.closest('label')).map(el => el.id)""")
+    assert unlabelled == []
+
+    # A draws a polygon over B's patrol: the map shows B's nothing yet (need-to-know).
+    a.evaluate("() => window.detente.map.map.setView([11.85, 13.15], 10)")
+    a.get_by_label("Activity id").fill("a-convoy")
+    a.get_by_label("Kind").fill("convoy")
+    a.get_by_role("button", name="Draw a polygon").click()
+    for lon, lat in [(13.12, 11.82), (13.18, 11.82), (13.18, 11.88), (13.12, 11.88)]:
+        click_map(a, lon, lat)
+    a.get_by_role("button", name="Finish the polygon").click()
+    assert len(a.get_by_label("Corners").input_value().strip().splitlines()) == 4
+    a.get_by_label("Lowest altitude (m)").fill("0")
+    a.get_by_label("Highest altitude (m)").fill("300")
+    a.get_by_label("Start (UTC)").fill("2030-06-01T08:00")
+    # A mistake first: the end before the start is named next to its field.
+    a.get_by_label("End (UTC)").fill("2030-06-01T07:00")
+    a.get_by_role("button", name="Declare").click()
+    a.locator("#err-time_end").filter(has_text="after").wait_for()
+    assert a.locator("#f-end").get_attribute("aria-invalid") == "true"
+    a.get_by_label("End (UTC)").fill("2030-06-01T10:00")
+    a.get_by_role("button", name="Declare").click()
+    a.get_by_role("status").filter(has_text="Declared a-convoy: 1 conflict.").wait_for()
+    a.locator("button.conflict").first.wait_for()
+    a.screenshot(path=str(ARTIFACTS / "web-a-declared.png"))
+
+    # B sees it arrive without reloading, opens it, acknowledges, replies.
+    b.locator("button.conflict").filter(has_text="b-patrol \u00d7 A").click()
+    b.locator("#detail-title").filter(has_text="b-patrol \u00d7 A").wait_for()
+    assert b.locator("#gaps tbody tr").count() == 1
+    b.get_by_role("button", name="Acknowledge", exact=True).click()
+    b.locator("#facts").filter(has_text="Acknowledged by").filter(has_text="B").wait_for()
+    b.get_by_label("Message to the other party").fill("B here: we hold south of 11.8 until 10:00Z")
+    b.get_by_role("button", name="Send", exact=True).click()
+    b.locator("#messages li").filter(has_text="hold south").wait_for()
+    b.screenshot(path=str(ARTIFACTS / "web-b-narrow-conflict.png"), full_page=True)
+
+    # A opens the conflict and sees B's reply; a reply after that arrives live.
+    a.locator("button.conflict").first.click()
+    a.locator("#messages li").filter(has_text="hold south").wait_for()
+    assert "B" in a.locator("#facts").inner_text()
+    b.get_by_label("Message to the other party").fill("Second thought: 09:30Z")
+    b.get_by_role("button", name="Send", exact=True).click()
+    a.locator("#messages li").filter(has_text="Second thought").wait_for()
+    a.screenshot(path=str(ARTIFACTS / "web-a-inbox-hotline.png"))
+
+    # The time slider hides what is not active at the chosen moment.
+    a.get_by_label("At any time").uncheck()
+    a.get_by_label("Moment (UTC)").fill("0")
+    assert a.locator("#time-label").inner_text() != "any time"
+
+    # Signing out forgets the token.
+    a.get_by_role("button", name="Sign out").click()
+    a.get_by_label("Your party's API token").wait_for()
+    assert a.evaluate("() => sessionStorage.length") == 0
