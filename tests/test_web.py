@@ -1,6 +1,7 @@
 """The web map in a real browser (Debian's Chromium, headless, driven by Playwright)
 against a real server: party A draws an activity over B's; B sees the conflict arrive
-live, acknowledges and replies on the hotline; A sees the reply. Screenshots go to
+live, acknowledges and replies on the hotline; A sees the reply, then moves its
+activity away and B's conflict goes. Screenshots go to
 ``test-artifacts/``. Never skipped: without Chromium the test fails and says why."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from detente.api import Settings
 from detente.client import Client
@@ -115,6 +117,15 @@ def test_draw_conflict_acknowledge_and_talk_live(browser, site) -> None:
     b.get_by_role("button", name="Send", exact=True).click()
     a.locator("#messages li").filter(has_text="Second thought").wait_for()
     a.screenshot(path=str(ARTIFACTS / "web-a-inbox-hotline.png"))
+
+    # A moves the convoy away (changing it on the map's form): B's conflict goes, live.
+    a.get_by_label("Or change one of mine").select_option("a-convoy")
+    expect(a.get_by_label("Activity id")).to_have_value("a-convoy")
+    expect(a.get_by_role("button", name="Save changes")).to_be_visible()
+    a.get_by_label("Corners").fill("14.0, 11.0\n14.05, 11.0\n14.05, 11.05")
+    a.get_by_role("button", name="Save changes").click()
+    a.get_by_role("status").filter(has_text="Saved a-convoy: 0 conflicts.").wait_for()
+    b.locator("#conflicts").filter(has_text="No live conflicts").wait_for()
 
     # The time slider hides what is not active at the chosen moment.
     a.get_by_label("At any time").uncheck()

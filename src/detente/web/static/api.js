@@ -14,8 +14,8 @@ export class Api {
     this.token = token;
   }
 
-  async call(method, path, body) {
-    const headers = { Authorization: `Bearer ${this.token}` };
+  async call(method, path, body, extra = {}) {
+    const headers = { Authorization: `Bearer ${this.token}`, ...extra };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const r = await fetch(`/v1${path}`, {
       method, headers, body: body === undefined ? undefined : JSON.stringify(body),
@@ -28,6 +28,8 @@ export class Api {
 
   get(path) { return this.call("GET", path); }
   post(path, body) { return this.call("POST", path, body ?? {}); }
+  put(path, body, version) { return this.call("PUT", path, body, { "If-Match": `"${version}"` }); }
+  delete(path) { return this.call("DELETE", path); }
 
   // Calls onEvent(event) for each event after `after`, reconnecting with the last id
   // seen (nothing is lost); onState(true/false) tells whether the stream is up.

@@ -60,8 +60,10 @@ function onEvent(event) {
 }
 
 async function refresh() {
-  const [space, list, incidents] = await Promise.all([
-    api.get("/airspace"), api.get("/conflicts?status=live"), api.get("/incidents")]);
+  const [space, list, incidents, mine] = await Promise.all([
+    api.get("/airspace"), api.get("/conflicts?status=live"), api.get("/incidents"),
+    api.get("/activities")]);
+  renderEditChoices(mine);
   airspace = space.features;
   const incidentFeatures = incidents.map((i) => ({
     type: "Feature", geometry: i.location,
@@ -242,8 +244,70 @@ for (const name of ["own", "zones", "counterparts", "incidents"]) {
   $(`layer-${name}`).addEventListener("change", (e) => map.setLayerVisible(name, e.target.checked));
 }
 
-// -- declaring an activity ------------------------------------------------------------
+// -- declaring and changing an activity ----------------------------------------------
 let mode = null; // "polygon" | "circle"
+let editing = null; // {id, version} of the activity being changed
+
+function renderEditChoices(mine) {
+  const select = $("edit-select");
+  const chosen = select.value;
+  select.replaceChildren(new Option("(a new activity)", ""),
+    ...mine.map((a) => new Option(`${a.id} (${a.state})`, a.id)));
+  select.value = mine.some((a) => a.id === chosen) ? chosen : "";
+}
+
+$("edit-select").addEventListener("change", async (e) => {
+  clearErrors();
+  const id = e.target.value;
+  if (!id) { resetForm(); return; }
+  const a = await api.get(`/activities/${encodeURIComponent(id)}`);
+  if (a.volumes.length !== 1) {
+    $("form-error").textContent = `${id} has ${a.volumes.length} volumes: the map changes `
+      + "activities of one volume; use the API or the command line for this one.";
+    return;
+  }
+  const v = a.volumes[0];
+  editing = { id: a.id, version: a.version };
+  $("f-id").value = a.id;
+  $("f-id").readOnly = true;
+  $("f-kind").value = a.kind || "";
+  mode = v.geometry.type === "Point" ? "circle" : "polygon";
+  const corners = mode === "circle" ? [v.geometry.coordinates]
+    : v.geometry.coordinates[0].slice(0, -1);
+  $("f-coords").value = corners.map(([x, y]) => `${x}, ${y}`).join("\n");
+  if (v.radius_m) $("f-radius").value = v.radius_m;
+  $("f-alt-lo").value = v.alt_lower_m;
+  $("f-alt-hi").value = v.alt_upper_m;
+  $("f-start").value = v.time_start.slice(0, 16);
+  $("f-end").value = v.time_end.slice(0, 16);
+  $("declare").textContent = "Save changes";
+  $("cancel-activity").hidden = false;
+  sketch();
+});
+
+function resetForm() {
+  editing = null;
+  mode = null;
+  $("activity-form").reset();
+  $("f-id").readOnly = false;
+  $("edit-select").value = "";
+  $("declare").textContent = "Declare";
+  $("cancel-activity").hidden = true;
+  if (map) map.showSketch([], null);
+}
+
+$("cancel-activity").addEventListener("click", async () => {
+  if (!editing) return;
+  const id = editing.id;
+  try {
+    await api.delete(`/activities/${encodeURIComponent(id)}`);
+    resetForm();
+    $("form-result").textContent = `Cancelled ${id}: its conflicts are resolved.`;
+  } catch (err) {
+    $("form-error").textContent = err.message;
+  }
+  await refresh();
+});
 
 function points() {
   return $("f-coords").value.split("\n").map((l) => l.trim()).filter(Boolean)
@@ -316,12 +380,16 @@ function showFieldErrors(errors) {
   return shown;
 }
 
-$("activity-form").addEventListener("submit", async (e) => {
-  e.preventDefault();
+function clearErrors() {
   for (const el of document.querySelectorAll(".field-error")) el.textContent = "";
   for (const el of document.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
   $("form-error").textContent = "";
   $("form-result").textContent = "";
+}
+
+$("activity-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  clearErrors();
   const utc = (v) => (v ? `${v.length === 16 ? `${v}:00` : v}Z` : "");
   let body;
   try {
@@ -340,11 +408,13 @@ $("activity-form").addEventListener("submit", async (e) => {
     return;
   }
   try {
-    const made = await api.post("/activities", body);
+    const made = editing
+      ? await api.put(`/activities/${encodeURIComponent(editing.id)}`, body, editing.version)
+      : await api.post("/activities", body);
     const n = made.conflicts.length;
-    $("form-result").textContent = `Declared ${body.id}: ${n} conflict${n === 1 ? "" : "s"}.`;
-    map.showSketch([], null);
-    mode = null;
+    const verb = editing ? "Saved" : "Declared";
+    resetForm();
+    $("form-result").textContent = `${verb} ${body.id}: ${n} conflict${n === 1 ? "" : "s"}.`;
     await refresh();
   } catch (err) {
     const p = err.problem || {};
