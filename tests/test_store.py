@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from detente.core.detect import detect
@@ -182,3 +183,19 @@ def test_keys_with_quotes_placeholders_and_percents_are_plain_text(new_db) -> No
     r = svc.submit(read_scenario(collection(feature("b", None, square(12.0, 50.0, 0.01))),
                                  default_party="B'"))
     assert [(c["party_a"], c["activity_a"]) for c in r.conflicts] == [("A?%", "100%}")]
+
+
+def test_nul_characters_are_bad_input_on_postgis_and_change_nothing(new_db, backend) -> None:
+    """PostgreSQL text cannot hold NUL; SQLite stores it. Either way nothing half-done."""
+    from detente.errors import InputError
+
+    svc = service(new_db)
+    scen = read_scenario(collection(feature("a\u0000b", None, square(10.0, 50.0, 0.01))),
+                         default_party="A")
+    if backend == "postgis":
+        with pytest.raises(InputError, match="NUL"):
+            svc.submit(scen)
+        assert svc.store.list_owners(party="A", zone=False) == []
+    else:
+        svc.submit(scen)
+        assert [o.ext_id for o in svc.store.list_owners(party="A", zone=False)] == ["a\u0000b"]

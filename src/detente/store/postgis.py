@@ -34,7 +34,7 @@ import psycopg_pool
 from ..core.geodesy import expand_bounds
 from ..core.minima import Minima, Separation
 from ..core.volumes import VolumeSet
-from ..errors import DetenteError
+from ..errors import DetenteError, InputError
 from .contract import StoredVolumes
 from .sql_store import VOL_COLS, VOLUME_COLUMNS, SQLStore
 
@@ -82,6 +82,18 @@ def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
+@contextmanager
+def _text_errors() -> Iterator[None]:
+    """PostgreSQL text cannot hold NUL characters (SQLite's can): bad input, named as
+    such, from the command line too (the API refuses them before they get here)."""
+    try:
+        yield
+    except psycopg.DataError as exc:
+        if "NUL" in str(exc):
+            raise InputError("text may not hold NUL characters (\\u0000)") from None
+        raise
+
+
 class _Connection:
     """sqlite3's connection interface over one pooled psycopg connection, taken on
     first use and kept until the store closes (temporary tables live in its session);
@@ -106,11 +118,13 @@ class _Connection:
         return self.raw
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
-        return self.get().execute(_pg(sql), tuple(args) or None)
+        with _text_errors():
+            return self.get().execute(_pg(sql), tuple(args) or None)
 
     def executemany(self, sql: str, rows: Any) -> psycopg.Cursor[Any]:
         cur = self.get().cursor()
-        cur.executemany(_pg(sql), list(rows))
+        with _text_errors():
+            cur.executemany(_pg(sql), list(rows))
         return cur
 
     def release(self) -> None:
