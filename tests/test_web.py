@@ -64,8 +64,18 @@ def test_draw_conflict_acknowledge_and_talk_live(browser, site) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     with Client(site["url"], site["tokens"]["B"]) as b_api:
         b_api.create_activity(activity("b-patrol", (13.1, 11.8)))  # 13.1-13.2 E, 11.8-11.9 N
+        orbit = activity("b-orbit", (15.0, 11.0))
+        orbit["volumes"][0].update(geometry={"type": "Point", "coordinates": [15.0, 11.0]},
+                                   radius_m=2000)
+        b_api.create_activity(orbit)  # a circle: drawn and fitted like the rest
     a = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
     b = browser.new_context(viewport={"width": 400, "height": 800}).new_page()
+    errors: list[str] = []
+    for page in (a, b):
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        # (a 422 the test provokes is logged as a failed load: not a script error)
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error"
+                and "Failed to load resource" not in m.text else None)
     sign_in(b, site, "B")
     b.locator("#conflicts").filter(has_text="No live conflicts").wait_for()
     sign_in(a, site, "A")
@@ -131,6 +141,8 @@ def test_draw_conflict_acknowledge_and_talk_live(browser, site) -> None:
     a.get_by_label("At any time").uncheck()
     a.get_by_label("Moment (UTC)").fill("0")
     assert a.locator("#time-label").inner_text() != "any time"
+
+    assert errors == []  # nothing went wrong in either page's script
 
     # Signing out forgets the token.
     a.get_by_role("button", name="Sign out").click()

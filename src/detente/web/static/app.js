@@ -168,6 +168,10 @@ async function showConflict(id, focus) {
   }
   renderMessages(messages);
   renderInbox();
+  if (focus) { // bring the detail into view, and keyboard focus with it
+    $("detail-title").focus({ preventScroll: true });
+    $("detail").scrollIntoView({ block: "start", behavior: "smooth" });
+  }
   const unread = messages.filter((m) => m.sender !== me.party && m.receipts[me.party]
     && !m.receipts[me.party].read_at).map((m) => m.id);
   if (unread.length) await api.post(`/conflicts/${id}/messages/read`, { messages: unread });

@@ -61,8 +61,8 @@ export class AirspaceMap {
     this.features = features;
     this.render();
     if (!this.fitted && features.length) {
-      const all = L.featureGroup(features.map((f) => this.shape(f, {})));
-      this.map.fitBounds(all.getBounds(), { maxZoom: 11, padding: [20, 20] });
+      const bounds = L.latLngBounds(features.map((f) => extent(f)));
+      this.map.fitBounds(bounds, { maxZoom: 11, padding: [20, 20] });
       this.fitted = true;
     }
   }
@@ -137,6 +137,15 @@ export class AirspaceMap {
     }
     latlngs.forEach((ll) => L.circleMarker(ll, { radius: 4, ...style }).addTo(this.sketch));
   }
+}
+
+// A feature's bounds without putting it on the map (a circle's need the map).
+function extent(f) {
+  if (f.geometry.type === "Point") {
+    const [lon, lat] = f.geometry.coordinates;
+    return L.latLng(lat, lon).toBounds(2 * (f.properties.radius_m || 1));
+  }
+  return L.geoJSON(f.geometry).getBounds();
 }
 
 function label(p) {
