@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
 
 from ..core.instants import InstantError, parse_instant
 from ..errors import InputError
+from ..formats.party_view import airspace_kml, conflicts_csv
 from ..service.disclosure import Window
 from . import problems
 from .app import Services, get_services, party
@@ -63,6 +66,33 @@ def airspace(where: Window = Depends(window), caller: str = Depends(party),
     parties' zones that apply to it, and the counterpart volumes of its open conflicts.
     Each feature's ``role`` says which."""
     return services.disclosure.airspace(caller, where)
+
+
+EXPORTS = {"geojson": ("application/geo+json", "geojson"),
+           "kml": ("application/vnd.google-earth.kml+xml", "kml"),
+           "csv": ("text/csv; charset=utf-8", "csv")}
+
+
+@router.get("/export", summary="Download what the caller may see, as a file",
+            response_class=Response, responses={200: {"content": {
+                media: {} for media, _ in EXPORTS.values()}}})
+def export(format: Literal["geojson", "kml", "csv"] = Query(
+               "geojson", description="geojson: the airspace picture; kml: the same for "
+                                      "Google Earth; csv: the live conflicts"),
+           where: Window = Depends(window), caller: str = Depends(party),
+           services: Services = Depends(get_services)) -> Response:
+    """The airspace picture (own plans in full, zones that apply, counterparts'
+    conflicting volumes) as GeoJSON or KML, or the caller's live conflicts as CSV."""
+    if format == "csv":
+        body = conflicts_csv(services.disclosure.conflicts(caller, "live", where)).encode()
+    else:
+        picture = services.disclosure.airspace(caller, where)
+        body = (airspace_kml(picture, f"detente: what {caller} may see") if format == "kml"
+                else orjson.dumps(picture))
+    media, ext = EXPORTS[format]
+    name = "conflicts" if format == "csv" else "airspace"
+    return Response(body, media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="{name}.{ext}"'})
 
 
 @router.get("/conflicts/{conflict_id}", summary="One conflict, with what the caller may see")

@@ -356,23 +356,59 @@ def cancel(
     err.print(f"Activity {activity} cancelled; {len(resolved)} conflict(s) resolved.")
 
 
+EXPORT_FORMATS = ("scenario", "geojson", "kml", "csv")
+
+
 @app.command()
 def export(
-    party: str | None = typer.Option(None, "--party", "-p", help="Only this party's data."),
+    party: str | None = typer.Option(None, "--party", "-p", help="Only this party's data "
+                                     "(scenario), or whose view to write (the others)."),
+    fmt: str = typer.Option("scenario", "--format", "-f", help="scenario: stored plans, "
+                            "for 'submit' to read back; geojson or kml: what --party may "
+                            "see (its plans, zones that apply, counterparts' conflicting "
+                            "volumes); csv: --party's live conflicts."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Export stored activities and zones as a scenario (GeoJSON) that 'submit' reads back."""
-    from ..formats.geojson import export_scenario
+    """Export stored plans as a scenario, or one party's view as GeoJSON, KML (Google
+    Earth) or a CSV of its conflicts.
 
+    Example: detente export --format kml --party "Relief Alliance" -o relief.kml
+    """
+    from ..formats.geojson import export_scenario
+    from ..formats.party_view import airspace_kml, conflicts_csv
+    from ..service.disclosure import EVERYWHERE, Disclosure
+
+    if fmt not in EXPORT_FORMATS:
+        raise InputError(f"one of {', '.join(EXPORT_FORMATS)}", field="--format")
+    if fmt != "scenario" and party is None:
+        raise InputError(f"--format {fmt} writes one party's view: name it with --party",
+                         field="--party")
     svc = _open(db)
-    doc = export_scenario(svc.store.iter_export(party=party))
-    data = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
-    if output is None:
-        sys.stdout.buffer.write(data + b"\n")
+    count = 0
+    if fmt == "scenario":
+        doc = export_scenario(svc.store.iter_export(party=party))
+        count = len(doc["features"])
+        data = orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
     else:
-        output.write_bytes(data + b"\n")
-        err.print(f"Wrote {len(doc['features'])} feature(s) to {output}.")
+        view = Disclosure(svc.store)
+        if svc.store.find_party(party) is None and not any(
+                svc.store.list_owners(party=party, zone=z) for z in (False, True)):
+            raise NotFound(f"no party named '{party}' (and no plans of one)")
+        if fmt == "csv":
+            rows = view.conflicts(str(party), "live")
+            count = len(rows)
+            data = conflicts_csv(rows).encode()
+        else:
+            picture = view.airspace(str(party), EVERYWHERE)
+            count = len(picture["features"])
+            data = (airspace_kml(picture, f"detente: what {party} may see") if fmt == "kml"
+                    else orjson.dumps(picture, option=orjson.OPT_INDENT_2) + b"\n")
+    if output is None:
+        sys.stdout.buffer.write(data)
+    else:
+        output.write_bytes(data)
+        err.print(f"Wrote {count} {'conflict' if fmt == 'csv' else 'feature'}(s) to {output}.")
 
 
 def _register_server_commands() -> None:

@@ -123,6 +123,20 @@ class Client:
                                          params=_window(bbox, start, end, None))
         return out
 
+    def export(self, format: str = "geojson",
+               bbox: tuple[float, float, float, float] | None = None,
+               start: str | None = None, end: str | None = None) -> bytes:
+        """What the caller may see as a file: ``geojson`` or ``kml`` (the airspace), or
+        ``csv`` (its live conflicts). Returns the file's bytes."""
+        try:
+            r = self._http.get("/export", params={**_window(bbox, start, end, None),
+                                                  "format": format})
+        except httpx.HTTPError as exc:
+            raise DetenteError(f"cannot reach the detente server: {exc}") from None
+        if r.status_code >= 400:
+            raise _error(r)
+        return r.content
+
     def conflict(self, conflict_id: int) -> dict[str, Any]:
         out: dict[str, Any] = self._call("GET", f"/conflicts/{int(conflict_id)}")
         return out
