@@ -151,7 +151,14 @@ bearer = HTTPBearer(auto_error=False, description="a party's or the admin's API 
 
 
 def create_app(settings: Settings) -> FastAPI:
-    from . import routes_admin, routes_conflicts, routes_dialogue, routes_events, routes_plans
+    from . import (
+        routes_admin,
+        routes_conflicts,
+        routes_dialogue,
+        routes_events,
+        routes_imports,
+        routes_plans,
+    )
 
     bus = Bus()
 
@@ -191,8 +198,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.hub = None
     problems.install(app)
     app.add_middleware(LimitBody, limit=settings.max_body_bytes)
-    for module in (routes_plans, routes_conflicts, routes_dialogue, routes_events,
-                   routes_admin):
+    for module in (routes_plans, routes_imports, routes_conflicts, routes_dialogue,
+                   routes_events, routes_admin):
         app.include_router(module.router, prefix="/v1")
 
     page = mount_web(app, settings.tile_url)
