@@ -209,3 +209,36 @@ def test_upload_over_http(tmp_path) -> None:
         bad = a.post("/import", json=_broken(["features", 0, "restriction"], "X"))
         assert bad.status_code == 422
         assert bad.json()["errors"][0]["field"] == "restriction"
+
+
+def test_round_trip_through_ed269_keeps_every_zone_and_never_shrinks_one(run_cli, publication,
+                                                                          tmp_path) -> None:
+    assert run_cli("init").returncode == 0
+    assert run_cli("import", publication(), "--party", "CAA", "--ground-elevation", "100",
+                   "--geoid-height", "20", *HORIZON).returncode == 0
+    out = tmp_path / "out.json"
+    done = run_cli("export", "--format", "ed269", "--party", "CAA", "--geoid-height", "20",
+                   "--country", "LTU", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(out.read_text())
+    assert sorted(f["identifier"] for f in doc["features"]) == ["LTA03", "LTC02", "LTR01"]
+    weekly = next(f for f in doc["features"] if f["identifier"] == "LTC02")
+    assert len(weekly["applicability"]) == 5 and weekly["restriction"] == "CONDITIONAL"
+    assert weekly["geometry"][0]["lowerVerticalReference"] == "AGL"  # the surface
+    # Read back (as another party): the same footprints and windows; bands within a
+    # metre, rounded outwards.
+    assert run_cli("import", str(out), "--party", "Mirror", "--geoid-height", "20",
+                   "--ground-elevation", "100", *HORIZON).returncode == 0
+    before, after = zones_of(run_cli, "CAA"), zones_of(run_cli, "Mirror")
+    assert sorted(before) == sorted(after)
+    for zone in before:
+        def key(f: dict[str, Any]) -> tuple[str, str, str]:
+            p = f["properties"]
+            return (json.dumps(f["geometry"]), p["time_start"], p["time_end"])
+        old, new = sorted(before[zone], key=key), sorted(after[zone], key=key)
+        assert [key(f) for f in old] == [key(f) for f in new]
+        for o, n in zip(old, new, strict=True):
+            op, np_ = o["properties"], n["properties"]
+            assert np_["alt_lower_m"] <= op["alt_lower_m"] <= np_["alt_lower_m"] + 1
+            assert np_["alt_upper_m"] - 1 <= op["alt_upper_m"] <= np_["alt_upper_m"]
+            assert np_["restriction"] == op["restriction"]

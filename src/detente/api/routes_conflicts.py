@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from ..core.instants import InstantError, parse_instant
 from ..errors import InputError
+from ..formats.ed269 import write_ed269
 from ..formats.party_view import airspace_kml, conflicts_csv
 from ..service.disclosure import Window
 from . import problems
@@ -69,6 +70,7 @@ def airspace(where: Window = Depends(window), caller: str = Depends(party),
 
 
 EXPORTS = {"geojson": ("application/geo+json", "geojson"),
+           "ed269": ("application/json", "json"),
            "kml": ("application/vnd.google-earth.kml+xml", "kml"),
            "csv": ("text/csv; charset=utf-8", "csv")}
 
@@ -76,21 +78,30 @@ EXPORTS = {"geojson": ("application/geo+json", "geojson"),
 @router.get("/export", summary="Download what the caller may see, as a file",
             response_class=Response, responses={200: {"content": {
                 media: {} for media, _ in EXPORTS.values()}}})
-def export(format: Literal["geojson", "kml", "csv"] = Query(
+def export(format: Literal["geojson", "kml", "csv", "ed269"] = Query(
                "geojson", description="geojson: the airspace picture; kml: the same for "
-                                      "Google Earth; csv: the live conflicts"),
+                                      "Google Earth; csv: the live conflicts; ed269: "
+                                      "the caller's zones as EUROCAE ED-269"),
+           geoid_height_m: float | None = Query(None, description="ed269: the geoid above "
+                                                "the ellipsoid, for exact AMSL limits"),
+           country: str = Query("ZZZ", min_length=3, max_length=3,
+                                description="ed269: ISO 3166 alpha-3"),
            where: Window = Depends(window), caller: str = Depends(party),
            services: Services = Depends(get_services)) -> Response:
     """The airspace picture (own plans in full, zones that apply, counterparts'
     conflicting volumes) as GeoJSON or KML, or the caller's live conflicts as CSV."""
     if format == "csv":
         body = conflicts_csv(services.disclosure.conflicts(caller, "live", where)).encode()
+    elif format == "ed269":
+        body = orjson.dumps(write_ed269(
+            services.store.iter_export(party=caller), country=country,
+            geoid_height_m=geoid_height_m, title=f"Zones of {caller}"))
     else:
         picture = services.disclosure.airspace(caller, where)
         body = (airspace_kml(picture, f"detente: what {caller} may see") if format == "kml"
                 else orjson.dumps(picture))
     media, ext = EXPORTS[format]
-    name = "conflicts" if format == "csv" else "airspace"
+    name = {"csv": "conflicts", "ed269": "zones"}.get(format, "airspace")
     return Response(body, media_type=media, headers={
         "Content-Disposition": f'attachment; filename="{name}.{ext}"'})
 

@@ -356,7 +356,7 @@ def cancel(
     err.print(f"Activity {activity} cancelled; {len(resolved)} conflict(s) resolved.")
 
 
-EXPORT_FORMATS = ("scenario", "geojson", "kml", "csv")
+EXPORT_FORMATS = ("scenario", "geojson", "kml", "csv", "ed269")
 
 
 @app.command()
@@ -366,7 +366,13 @@ def export(
     fmt: str = typer.Option("scenario", "--format", "-f", help="scenario: stored plans, "
                             "for 'submit' to read back; geojson or kml: what --party may "
                             "see (its plans, zones that apply, counterparts' conflicting "
-                            "volumes); csv: --party's live conflicts."),
+                            "volumes); csv: --party's live conflicts; ed269: --party's "
+                            "zones as EUROCAE ED-269."),
+    geoid_height: float | None = typer.Option(
+        None, "--geoid-height", help="ed269: the geoid above the WGS 84 ellipsoid here "
+        "(metres), for exact AMSL limits; without it the bands are widened."),
+    country: str = typer.Option("ZZZ", "--country", help="ed269: the country code to write "
+                                "(ISO 3166 alpha-3)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
@@ -375,6 +381,7 @@ def export(
 
     Example: detente export --format kml --party "Relief Alliance" -o relief.kml
     """
+    from ..formats.ed269 import write_ed269
     from ..formats.geojson import export_scenario
     from ..formats.party_view import airspace_kml, conflicts_csv
     from ..service.disclosure import EVERYWHERE, Disclosure
@@ -395,7 +402,12 @@ def export(
         if svc.store.find_party(party) is None and not any(
                 svc.store.list_owners(party=party, zone=z) for z in (False, True)):
             raise NotFound(f"no party named '{party}' (and no plans of one)")
-        if fmt == "csv":
+        if fmt == "ed269":
+            doc = write_ed269(svc.store.iter_export(party=party), country=country,
+                              geoid_height_m=geoid_height, title=f"Zones of {party}")
+            count = len(doc["features"])
+            data = orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
+        elif fmt == "csv":
             rows = view.conflicts(str(party), "live")
             count = len(rows)
             data = conflicts_csv(rows).encode()

@@ -19,15 +19,20 @@ zone volume. The mapping tables are in ``docs/formats.md``; in short:
 - coordinates: [longitude, latitude], as GeoJSON and national publications write them;
   a ``Circle`` has ``center`` and ``radius`` (metres).
 
+Written back out (:func:`write_ed269`): a party's zones, in metres AMSL.
+
 The ED-269 field names and enumerations come from the ``uas-standards`` package.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import orjson
 from uas_standards.eurocae_ed269 import (
     ED269TimeType,
     HorizontalProjectionType,
@@ -37,8 +42,11 @@ from uas_standards.eurocae_ed269 import (
     WeekDateType,
 )
 
+from ..core.geometry_json import volume_geometry
 from ..core.instants import InstantError, format_instant, parse_instant
+from ..core.volumes import Volume, VolumeSet
 from ..errors import InputError
+from ..store.contract import ActivityRow
 
 FT_M = 0.3048
 GEOID_MIN_M = -107.0  # the geoid's lowest and highest heights above the ellipsoid
@@ -245,3 +253,55 @@ def read_ed269(doc: Any, *, party: str, opts: Ed269Options) -> Ed269Import:
                          field="features")
     return Ed269Import({"type": "FeatureCollection", "features": features}, zones,
                        len(features), skipped, widened)
+
+
+def write_ed269(owners: Iterable[tuple[ActivityRow, VolumeSet]], *, country: str,
+                geoid_height_m: float | None, title: str) -> dict[str, Any]:
+    """A party's zones as an ED-269 document: metres AMSL (exact with the geoid height;
+    without it the band is widened by the geoid's extremes), limits rounded outwards,
+    one applicability period per time window. A zone whose volumes are every footprint
+    in every window is one feature; otherwise each footprint is a feature of its own
+    (identifier ``zone-k``)."""
+    features = []
+    for owner, vols in owners:
+        if not owner.is_zone:
+            continue
+        shapes: dict[str, tuple[dict[str, Any], list[tuple[int, int]]]] = {}
+        for v in vols:
+            vol = _volume_ed269(v, geoid_height_m)
+            key = orjson.dumps(vol, option=orjson.OPT_SORT_KEYS).decode()
+            shapes.setdefault(key, (vol, []))[1].append((v.time_start_ns, v.time_end_ns))
+        windows = [sorted(set(w)) for _, w in shapes.values()]
+        groups = ([(owner.ext_id, [vol for vol, _ in shapes.values()], windows[0])]
+                  if all(w == windows[0] for w in windows) else
+                  [(f"{owner.ext_id}-{k}", [vol], sorted(set(w)))
+                   for k, (vol, w) in enumerate(shapes.values())])
+        for ident, volumes, spans in groups:
+            features.append({
+                "identifier": ident, "country": country, "name": owner.ext_id,
+                "type": "COMMON",
+                "restriction": "PROHIBITED" if owner.restriction == "prohibited"
+                else "CONDITIONAL",
+                "zoneAuthority": [{"name": owner.party}],
+                "applicability": [{"permanent": "NO", "startDateTime": format_instant(t0),
+                                   "endDateTime": format_instant(t1)} for t0, t1 in spans],
+                "geometry": volumes})
+    return {"title": title, "features": features}
+
+
+def _volume_ed269(v: Volume, geoid_height_m: float | None) -> dict[str, Any]:
+    lo, hi = v.alt_lower_m, v.alt_upper_m
+    if geoid_height_m is not None:
+        lo, hi = lo - geoid_height_m, hi - geoid_height_m
+    else:
+        lo, hi = lo - GEOID_MAX_M, hi - GEOID_MIN_M
+    geometry = volume_geometry(v.geometry)
+    projection: dict[str, Any] = (
+        {"type": "Circle", "center": geometry["coordinates"], "radius": v.radius_m}
+        if v.is_circle else {"type": "Polygon", "coordinates": geometry["coordinates"]})
+    surface = v.alt_lower_m <= SURFACE_M
+    return {"uomDimensions": "M",
+            "lowerLimit": 0 if surface else math.floor(lo),
+            "lowerVerticalReference": "AGL" if surface else "AMSL",
+            "upperLimit": math.ceil(hi), "upperVerticalReference": "AMSL",
+            "horizontalProjection": projection}
