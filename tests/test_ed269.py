@@ -201,12 +201,13 @@ def test_upload_over_http(tmp_path) -> None:
     with serving(Settings(**{**FAST.__dict__, "db": db})) as url, httpx.Client(
             base_url=url + "/v1", headers={"Authorization": f"Bearer {tokens['A']}"}) as a:
         r = a.post("/import", json=PUBLICATION, params={
-            "ground_elevation_m": 100, "geoid_height_m": 20,
+            "format": "ed269", "ground_elevation_m": 100, "geoid_height_m": 20,
             "horizon_start": "2030-06-03T00:00:00Z", "horizon_days": 7})
         assert r.status_code == 200, r.text
         assert sorted(r.json()["zones"]) == ["LTA03", "LTC02", "LTR01"]
         assert sorted(z["id"] for z in a.get("/zones").json()) == ["LTA03", "LTC02", "LTR01"]
-        bad = a.post("/import", json=_broken(["features", 0, "restriction"], "X"))
+        bad = a.post("/import", json=_broken(["features", 0, "restriction"], "X"),
+                     params={"format": "ed269"})
         assert bad.status_code == 422
         assert bad.json()["errors"][0]["field"] == "restriction"
 

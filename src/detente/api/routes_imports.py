@@ -6,43 +6,72 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from ..core.scenario import read_scenario
+from ..errors import InputError
 from ..formats.ed269 import Ed269Options, read_ed269, read_instant
+from ..formats.sheets import movements_to_scenario, read_rows, sites_to_scenario
 from . import problems
 from .app import Services, get_services, party
 
 router = APIRouter(tags=["plans"], responses=problems.documented(401, 403, 409, 413, 422))
+BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"type": "object", "description": "ed269: the document"}},
+    "text/csv": {"schema": {"type": "string", "description": "sites or movements"}},
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+        "schema": {"type": "string", "format": "binary"}}}}}
 
 
-@router.post("/import", summary="Import zones from another format")
-def import_zones(
-    document: dict[str, Any] = Body(..., description="the file's JSON"),
-    format: Literal["ed269"] = Query("ed269", description="ed269: EUROCAE ED-269 UAS "
-                                                         "geographical zones"),
-    ground_elevation_m: float | None = Query(None, description="metres AMSL, for AGL "
-                                             "limits (without it an AGL upper limit is "
-                                             "refused)"),
-    geoid_height_m: float | None = Query(None, description="the geoid above the WGS 84 "
-                                         "ellipsoid here; without it AMSL bands are widened "
-                                         "by the geoid's extremes"),
-    horizon_start: str | None = Query(None, description="RFC 3339: where permanent and "
-                                      "weekly zones start (default: today 00:00Z)"),
+@router.post("/import", summary="Import plans from another format", openapi_extra=BODY)
+async def import_plans(
+    request: Request,
+    format: Literal["ed269", "sites", "movements"] = Query(
+        ..., description="ed269: EUROCAE ED-269 zones (JSON); sites: a CSV or XLSX sheet "
+                         "of static sites (red lines); movements: a sheet of waypoints "
+                         "(activities, a corridor per leg)"),
+    ground_elevation_m: float | None = Query(None, description="ed269: metres AMSL, for "
+                                             "AGL limits (without it an AGL upper limit "
+                                             "is refused)"),
+    geoid_height_m: float | None = Query(None, description="ed269: the geoid above the "
+                                         "WGS 84 ellipsoid here; without it AMSL bands are "
+                                         "widened by the geoid's extremes"),
+    horizon_start: str | None = Query(None, description="ed269: RFC 3339, where permanent "
+                                      "and weekly zones start (default: today 00:00Z)"),
     horizon_days: int = Query(14, ge=1, le=366),
     caller: str = Depends(party), services: Services = Depends(get_services),
 ) -> dict[str, Any]:
-    """The document's zones become the caller's red lines, checked like any submission.
-    Bad input names the feature and the field; nothing is stored then."""
-    if horizon_start is not None:
-        start = read_instant(horizon_start, "query", "horizon_start")
-    else:
-        now = datetime.now(UTC)
-        start = datetime(now.year, now.month, now.day, tzinfo=UTC)
-    imp = read_ed269(document, party=caller, opts=Ed269Options(
-        start, horizon_days, ground_elevation_m, geoid_height_m))
-    scen = read_scenario(orjson.dumps(imp.scenario), default_party=caller,
-                         parallel=services.deconfliction.parallel)
-    result = services.deconfliction.submit(scen, actor=caller)
-    return {"zones": result.zones, "volumes": imp.volumes, "skipped": imp.skipped,
-            "widened": imp.widened, "entries": result.violations}
+    """The file's plans become the caller's, checked like any submission. Bad input
+    names the feature or row and the field; nothing is stored then."""
+    data = await request.body()
+
+    def work() -> dict[str, Any]:
+        summary: dict[str, Any] = {}
+        if format == "ed269":
+            try:
+                doc = orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                raise InputError(f"not JSON: {exc}") from None
+            if horizon_start is not None:
+                start = read_instant(horizon_start, "query", "horizon_start")
+            else:
+                now = datetime.now(UTC)
+                start = datetime(now.year, now.month, now.day, tzinfo=UTC)
+            imp = read_ed269(doc, party=caller, opts=Ed269Options(
+                start, horizon_days, ground_elevation_m, geoid_height_m))
+            scenario = imp.scenario
+            summary = {"skipped": imp.skipped, "widened": imp.widened}
+        else:
+            rows = read_rows(data, "xlsx" if data[:2] == b"PK" else "csv")
+            scenario = (sites_to_scenario if format == "sites" else
+                        movements_to_scenario)(rows, caller)
+        scen = read_scenario(orjson.dumps(scenario), default_party=caller,
+                             parallel=services.deconfliction.parallel)
+        result = services.deconfliction.submit(scen, actor=caller)
+        return {"zones": result.zones, "activities": result.created + result.replaced,
+                "volumes": len(scenario["features"]),
+                "conflicts": services.disclosure.caused(caller, result.conflicts),
+                "entries": result.violations, **summary}
+
+    return await run_in_threadpool(work)

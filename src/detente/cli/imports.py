@@ -13,7 +13,34 @@ from ..errors import InputError
 from .main import DB_HELP, JSON_HELP, _open, _parallel, _read_input
 from .output import err, print_json
 
-FORMATS = ("ed269",)
+FORMATS = ("ed269", "sites", "movements")
+
+
+def sheet_type(file: Path, data: bytes) -> str:
+    """xlsx (a zip archive) or csv."""
+    return "xlsx" if file.suffix.lower() == ".xlsx" or data[:2] == b"PK" else "csv"
+
+
+def template(
+    output: Path = typer.Argument(..., help="sites.xlsx, movements.xlsx, or .csv"),
+    kind: str | None = typer.Option(None, "--kind", help="sites or movements (default: "
+                                    "from the file's name)."),
+) -> None:
+    """Write a blank spreadsheet to fill in for 'detente import': XLSX with instructions
+    and validation, or CSV with the header.
+
+    Example: detente template sites.xlsx
+    """
+    from ..formats.sheets import template as blank
+
+    chosen = kind or ("movements" if "movement" in output.name.lower() else
+                      "sites" if "site" in output.name.lower() else None)
+    if chosen not in ("sites", "movements"):
+        raise InputError("sites or movements (or name the file sites... or movements...)",
+                         field="--kind")
+    file_type = "xlsx" if output.suffix.lower() == ".xlsx" else "csv"
+    output.write_bytes(blank(chosen, file_type))
+    err.print(f"Wrote a blank {chosen} {file_type.upper()} to {output}.")
 
 
 def horizon_start(text: str | None) -> datetime:
@@ -28,10 +55,13 @@ def horizon_start(text: str | None) -> datetime:
 
 def import_(
     file: Path = typer.Argument(..., help="The file ('-': stdin)."),
-    fmt: str = typer.Option("ed269", "--format", "-f",
-                            help="ed269: EUROCAE ED-269 UAS geographical zones (JSON)."),
-    party: str = typer.Option(..., "--party", "-p", help="Whose red lines they become "
-                              "(e.g. the authority that published them)."),
+    fmt: str = typer.Option(..., "--format", "-f",
+                            help="ed269: EUROCAE ED-269 UAS geographical zones (JSON); "
+                            "sites: a sheet of static sites (CSV or XLSX) -> red lines; "
+                            "movements: a sheet of waypoints -> activities, a corridor "
+                            "per leg (see 'detente template')."),
+    party: str = typer.Option(..., "--party", "-p", help="Whose plans they become (e.g. "
+                              "the authority that published the zones)."),
     ground_elevation: float | None = typer.Option(
         None, "--ground-elevation", help="Ground elevation (metres AMSL) for AGL limits; "
         "without it an AGL upper limit is refused."),
@@ -47,34 +77,54 @@ def import_(
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Import red lines from another format as one party's zones, checked like any
-    submission (all or nothing; bad input names the feature and the field).
+    """Import plans from another format as one party's, checked like any submission
+    (all or nothing; bad input names the feature or row, and the field).
 
-    Example: detente import zones.json --format ed269 --party "CAA" --ground-elevation 320
+    Examples:
+      detente import zones.json --format ed269 --party "CAA" --ground-elevation 320
+      detente import sites.xlsx --format sites --party "Relief Alliance"
+      detente import convoys.csv --format movements --party "Relief Alliance"
     """
     from ..core.scenario import read_scenario
     from ..formats.ed269 import Ed269Options, read_ed269
+    from ..formats.sheets import movements_to_scenario, read_rows, sites_to_scenario
 
     if fmt not in FORMATS:
         raise InputError(f"one of {', '.join(FORMATS)}", field="--format")
-    try:
-        doc = orjson.loads(_read_input(file))
-    except orjson.JSONDecodeError as exc:
-        raise InputError(f"not JSON: {exc}", item=str(file)) from None
-    imp = read_ed269(doc, party=party, opts=Ed269Options(
-        horizon_start(start), days, ground_elevation, geoid_height))
+    data = _read_input(file)
+    if fmt == "ed269":
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"not JSON: {exc}", item=str(file)) from None
+        imp = read_ed269(doc, party=party, opts=Ed269Options(
+            horizon_start(start), days, ground_elevation, geoid_height))
+        scenario, summary = imp.scenario, {"zones": imp.zones, "volumes": imp.volumes,
+                                           "skipped": imp.skipped, "widened": imp.widened}
+    else:
+        rows = read_rows(data, sheet_type(file, data))
+        scenario = (sites_to_scenario if fmt == "sites" else movements_to_scenario)(rows, party)
+        summary = {"volumes": len(scenario["features"])}
     svc = _open(db)
-    result = svc.submit(read_scenario(imp.scenario, default_party=party,
+    result = svc.submit(read_scenario(orjson.dumps(scenario), default_party=party,
                                       parallel=_parallel()), actor=party)
-    summary = {"zones": imp.zones, "volumes": imp.volumes, "skipped": imp.skipped,
-               "widened": imp.widened, "entries": len(result.violations)}
+    summary["entries"] = len(result.violations)
+    summary["conflicts"] = len(result.conflicts)
     if as_json:
         print_json({**summary, "result": result.to_json()})
         return
-    err.print(f"Imported {imp.zones} zone(s) of {party} ({imp.volumes} volume(s)); "
-              f"{len(imp.skipped)} without restriction left out"
-              + (f" ({', '.join(imp.skipped)})" if imp.skipped else "") + ".")
-    if imp.widened:
+    skipped: list[str] = summary.get("skipped", [])  # type: ignore[assignment]
+    if fmt != "ed269":
+        moved = len(result.created) + len(result.replaced)
+        err.print(f"Imported {len(result.zones)} site(s) and {moved} movement(s) of "
+                  f"{party} ({summary['volumes']} volume(s)); {len(result.conflicts)} "
+                  f"conflict(s), {len(result.violations)} red-line entr(ies).")
+        return
+    err.print(f"Imported {summary['zones']} zone(s) of {party} ({summary['volumes']} "
+              "volume(s)); "
+              f"{len(skipped)} without restriction left out"
+              + (f" ({', '.join(skipped)})" if skipped else "") + ".")
+    if summary["widened"]:
         err.print("AMSL limits were widened by the geoid's extremes (-107 .. +86 m): give "
                   "--geoid-height for exact bands.")
     if result.violations:

@@ -426,7 +426,7 @@ def export(
 def _register_server_commands() -> None:
     from . import remote_dialogue  # noqa: F401  (adds its commands to remote_app)
     from .dialogue import audit_app, db_app, report, sweep
-    from .imports import import_
+    from .imports import import_, template
     from .remote import remote_app
     from .server import demo, party_app, serve
 
@@ -435,6 +435,7 @@ def _register_server_commands() -> None:
     app.add_typer(audit_app, name="audit")
     app.add_typer(db_app, name="db")
     app.command("import")(import_)
+    app.command()(template)
     app.command()(serve)
     app.command()(demo)
     app.command()(report)
