@@ -120,6 +120,10 @@ def test_a_movement_through_a_site_conflicts_over_http(tmp_path) -> None:
             r = b.post("/import", params={"format": "movements"}, content=book.read_bytes())
             assert r.status_code == 409 and "hosp-1" in r.json()["detail"], r.text
             assert b.get("/activities").json() == []  # all or nothing
+            r = b.post("/import", params={"format": "movements", "override": "true"},
+                       content=book.read_bytes())
+            assert r.status_code == 200 and r.json()["entries"][0]["overridden"], r.text
+            assert b.delete("/activities/convoy-7").status_code in (200, 204)
             # The hospital becomes a notify zone: the convoy goes in, and both are told.
             notify = [{**SITES[0], "restriction": "notify"}, SITES[1]]
             r = a.post("/import", params={"format": "sites"},

@@ -40,6 +40,8 @@ async def import_plans(
     horizon_start: str | None = Query(None, description="ed269: RFC 3339, where permanent "
                                       "and weekly zones start (default: today 00:00Z)"),
     horizon_days: int = Query(14, ge=1, le=366),
+    override: bool = Query(False, description="proceed even into prohibited zones (the "
+                                              "override is recorded)"),
     caller: str = Depends(party), services: Services = Depends(get_services),
 ) -> dict[str, Any]:
     """The file's plans become the caller's, checked like any submission. Bad input
@@ -68,7 +70,7 @@ async def import_plans(
                         movements_to_scenario)(rows, caller)
         scen = read_scenario(orjson.dumps(scenario), default_party=caller,
                              parallel=services.deconfliction.parallel)
-        result = services.deconfliction.submit(scen, actor=caller)
+        result = services.deconfliction.submit(scen, override=override, actor=caller)
         return {"zones": result.zones, "activities": result.created + result.replaced,
                 "volumes": len(scenario["features"]),
                 "conflicts": services.disclosure.caused(caller, result.conflicts),

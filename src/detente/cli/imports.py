@@ -74,6 +74,8 @@ def import_(
                                      "00:00Z)."),
     days: int = typer.Option(14, "--horizon-days", min=1, max=366,
                              help="How many days permanent and weekly zones cover."),
+    override: bool = typer.Option(False, "--override", help="Proceed even where the plans "
+                                  "enter prohibited zones (the override is recorded)."),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -107,7 +109,7 @@ def import_(
         summary = {"volumes": len(scenario["features"])}
     svc = _open(db)
     result = svc.submit(read_scenario(orjson.dumps(scenario), default_party=party,
-                                      parallel=_parallel()), actor=party)
+                                      parallel=_parallel()), override=override, actor=party)
     summary["entries"] = len(result.violations)
     summary["conflicts"] = len(result.conflicts)
     if as_json:
