@@ -64,6 +64,7 @@ PUBLICATION: dict[str, Any] = {
                        "horizontalProjection": {"type": "Circle", "center": [24.0, 54.0],
                                                 "radius": 500}}]},
     ]}
+ED = ["--format", "ed269"]
 HORIZON = ["--horizon-start", "2030-06-03T00:00:00Z", "--horizon-days", "7"]
 
 
@@ -87,7 +88,7 @@ def publication(tmp_path) -> Any:
 
 def test_a_national_publication_becomes_red_lines(run_cli, publication) -> None:
     assert run_cli("init").returncode == 0
-    done = run_cli("import", publication(), "--format", "ed269", "--party", "CAA", "--ground-elevation", "100",
+    done = run_cli("import", publication(), *ED, "--party", "CAA", "--ground-elevation", "100",
                    "--geoid-height", "20", *HORIZON, "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
@@ -129,14 +130,14 @@ def test_red_lines_catch_what_enters_them_and_reimport_replaces(run_cli, publica
                        "time_end": "2030-06-05T11:00:00Z"}}]}
     (tmp_path / "flight.json").write_text(json.dumps(flight))
     assert run_cli("submit", str(tmp_path / "flight.json"), "--party", "Drones").returncode == 0
-    done = run_cli("import", publication(), "--format", "ed269", "--party", "CAA", "--ground-elevation", "100",
+    done = run_cli("import", publication(), *ED, "--party", "CAA", "--ground-elevation", "100",
                    *HORIZON, "--json")
     summary = json.loads(done.stdout)
     assert summary["widened"] is True and summary["entries"] == 1
     entries = json.loads(run_cli("violations", "--json").stdout)
     assert [(e["activity"], e["zone"], e["restriction"]) for e in entries] == [
         ("survey", "LTC02", "notify")]
-    again = run_cli("import", publication(), "--format", "ed269", "--party", "CAA", "--ground-elevation", "100",
+    again = run_cli("import", publication(), *ED, "--party", "CAA", "--ground-elevation", "100",
                     *HORIZON)
     assert again.returncode in (0, 1), again.stderr
     assert sorted(zones_of(run_cli, "CAA")) == ["LTA03", "LTC02", "LTR01"]
@@ -179,7 +180,7 @@ BAD = [
 def test_each_mistake_is_named_and_nothing_is_stored(run_cli, publication, path, value,
                                                      item, field) -> None:
     assert run_cli("init").returncode == 0
-    done = run_cli("import", publication(_broken(path, value)), "--format", "ed269", "--party", "CAA",
+    done = run_cli("import", publication(_broken(path, value)), *ED, "--party", "CAA",
                    "--ground-elevation", "100", *HORIZON)
     assert done.returncode == 2, done.stdout + done.stderr
     message = done.stderr.replace("\n", "")
@@ -189,7 +190,7 @@ def test_each_mistake_is_named_and_nothing_is_stored(run_cli, publication, path,
 
 def test_agl_without_ground_elevation_is_refused(run_cli, publication) -> None:
     assert run_cli("init").returncode == 0
-    done = run_cli("import", publication(), "--format", "ed269", "--party", "CAA", *HORIZON)
+    done = run_cli("import", publication(), *ED, "--party", "CAA", *HORIZON)
     assert done.returncode == 2
     message = done.stderr.replace("\n", "")
     assert "LTC02" in message and "geometry[0].upperLimit" in message and "ground" in message
@@ -215,10 +216,10 @@ def test_upload_over_http(tmp_path) -> None:
 def test_round_trip_through_ed269_keeps_every_zone_and_never_shrinks_one(run_cli, publication,
                                                                           tmp_path) -> None:
     assert run_cli("init").returncode == 0
-    assert run_cli("import", publication(), "--format", "ed269", "--party", "CAA", "--ground-elevation", "100",
+    assert run_cli("import", publication(), *ED, "--party", "CAA", "--ground-elevation", "100",
                    "--geoid-height", "20", *HORIZON).returncode == 0
     out = tmp_path / "out.json"
-    done = run_cli("export", "--format", "ed269", "--party", "CAA", "--geoid-height", "20",
+    done = run_cli("export", *ED, "--party", "CAA", "--geoid-height", "20",
                    "--country", "LTU", "-o", str(out))
     assert done.returncode == 0, done.stderr
     doc = json.loads(out.read_text())
@@ -228,7 +229,7 @@ def test_round_trip_through_ed269_keeps_every_zone_and_never_shrinks_one(run_cli
     assert weekly["geometry"][0]["lowerVerticalReference"] == "AGL"  # the surface
     # Read back (as another party): the same footprints and windows; bands within a
     # metre, rounded outwards.
-    assert run_cli("import", str(out), "--format", "ed269", "--party", "Mirror", "--geoid-height", "20",
+    assert run_cli("import", str(out), *ED, "--party", "Mirror", "--geoid-height", "20",
                    "--ground-elevation", "100", *HORIZON).returncode == 0
     before, after = zones_of(run_cli, "CAA"), zones_of(run_cli, "Mirror")
     assert sorted(before) == sorted(after)
