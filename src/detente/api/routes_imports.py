@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
@@ -10,9 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from ..core.scenario import read_scenario
-from ..errors import InputError
-from ..formats.ed269 import Ed269Options, read_ed269, read_instant
-from ..formats.sheets import movements_to_scenario, read_rows, sites_to_scenario
+from ..formats.ed269 import Ed269Options
+from ..formats.imports import horizon_start, to_scenario
 from . import problems
 from .app import Services, get_services, party
 
@@ -37,8 +35,9 @@ async def import_plans(
     geoid_height_m: float | None = Query(None, description="ed269: the geoid above the "
                                          "WGS 84 ellipsoid here; without it AMSL bands are "
                                          "widened by the geoid's extremes"),
-    horizon_start: str | None = Query(None, description="ed269: RFC 3339, where permanent "
-                                      "and weekly zones start (default: today 00:00Z)"),
+    horizon_start_at: str | None = Query(None, alias="horizon_start", description="ed269: "
+                                         "RFC 3339, where permanent and weekly zones start "
+                                         "(default: today 00:00Z)"),
     horizon_days: int = Query(14, ge=1, le=366),
     override: bool = Query(False, description="proceed even into prohibited zones (the "
                                               "override is recorded)"),
@@ -49,31 +48,16 @@ async def import_plans(
     data = await request.body()
 
     def work() -> dict[str, Any]:
-        summary: dict[str, Any] = {}
-        if format == "ed269":
-            try:
-                doc = orjson.loads(data)
-            except orjson.JSONDecodeError as exc:
-                raise InputError(f"not JSON: {exc}") from None
-            if horizon_start is not None:
-                start = read_instant(horizon_start, "query", "horizon_start")
-            else:
-                now = datetime.now(UTC)
-                start = datetime(now.year, now.month, now.day, tzinfo=UTC)
-            imp = read_ed269(doc, party=caller, opts=Ed269Options(
-                start, horizon_days, ground_elevation_m, geoid_height_m))
-            scenario = imp.scenario
-            summary = {"skipped": imp.skipped, "widened": imp.widened}
-        else:
-            rows = read_rows(data, "xlsx" if data[:2] == b"PK" else "csv")
-            scenario = (sites_to_scenario if format == "sites" else
-                        movements_to_scenario)(rows, caller)
+        scenario, summary = to_scenario(format, data, party=caller, opts=Ed269Options(
+            horizon_start(horizon_start_at, "horizon_start"), horizon_days,
+            ground_elevation_m, geoid_height_m))
         scen = read_scenario(orjson.dumps(scenario), default_party=caller,
                              parallel=services.deconfliction.parallel)
         result = services.deconfliction.submit(scen, override=override, actor=caller)
         return {"zones": result.zones, "activities": result.created + result.replaced,
                 "volumes": len(scenario["features"]),
                 "conflicts": services.disclosure.caused(caller, result.conflicts),
-                "entries": result.violations, **summary}
+                "entries": result.violations,
+                **{k: summary[k] for k in ("skipped", "widened") if k in summary}}
 
     return await run_in_threadpool(work)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -12,13 +11,6 @@ import typer
 from ..errors import InputError
 from .main import DB_HELP, JSON_HELP, _open, _parallel, _read_input
 from .output import err, print_json
-
-FORMATS = ("ed269", "sites", "movements")
-
-
-def sheet_type(file: Path, data: bytes) -> str:
-    """xlsx (a zip archive) or csv."""
-    return "xlsx" if file.suffix.lower() == ".xlsx" or data[:2] == b"PK" else "csv"
 
 
 def template(
@@ -41,16 +33,6 @@ def template(
     file_type = "xlsx" if output.suffix.lower() == ".xlsx" else "csv"
     output.write_bytes(blank(chosen, file_type))
     err.print(f"Wrote a blank {chosen} {file_type.upper()} to {output}.")
-
-
-def horizon_start(text: str | None) -> datetime:
-    """The import horizon's start: the given instant, else today 00:00 UTC."""
-    from ..formats.ed269 import read_instant
-
-    if text is not None:
-        return read_instant(text, "--horizon-start", "--horizon-start")
-    now = datetime.now(UTC)
-    return datetime(now.year, now.month, now.day, tzinfo=UTC)
 
 
 def import_(
@@ -88,25 +70,14 @@ def import_(
       detente import convoys.csv --format movements --party "Relief Alliance"
     """
     from ..core.scenario import read_scenario
-    from ..formats.ed269 import Ed269Options, read_ed269
-    from ..formats.sheets import movements_to_scenario, read_rows, sites_to_scenario
+    from ..formats.ed269 import Ed269Options
+    from ..formats.imports import FORMATS, horizon_start, to_scenario
 
     if fmt not in FORMATS:
         raise InputError(f"one of {', '.join(FORMATS)}", field="--format")
-    data = _read_input(file)
-    if fmt == "ed269":
-        try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise InputError(f"not JSON: {exc}", item=str(file)) from None
-        imp = read_ed269(doc, party=party, opts=Ed269Options(
-            horizon_start(start), days, ground_elevation, geoid_height))
-        scenario, summary = imp.scenario, {"zones": imp.zones, "volumes": imp.volumes,
-                                           "skipped": imp.skipped, "widened": imp.widened}
-    else:
-        rows = read_rows(data, sheet_type(file, data))
-        scenario = (sites_to_scenario if fmt == "sites" else movements_to_scenario)(rows, party)
-        summary = {"volumes": len(scenario["features"])}
+    scenario, summary = to_scenario(
+        fmt, _read_input(file), party=party, name=str(file), opts=Ed269Options(
+            horizon_start(start, "--horizon-start"), days, ground_elevation, geoid_height))
     svc = _open(db)
     result = svc.submit(read_scenario(orjson.dumps(scenario), default_party=party,
                                       parallel=_parallel()), override=override, actor=party)
@@ -115,7 +86,7 @@ def import_(
     if as_json:
         print_json({**summary, "result": result.to_json()})
         return
-    skipped: list[str] = summary.get("skipped", [])  # type: ignore[assignment]
+    skipped = summary.get("skipped", [])
     if fmt != "ed269":
         moved = len(result.created) + len(result.replaced)
         err.print(f"Imported {len(result.zones)} site(s) and {moved} movement(s) of "

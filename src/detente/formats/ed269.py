@@ -189,7 +189,7 @@ def _footprint(proj: Any, item: str, field: str) -> tuple[dict[str, Any], float 
     return {"type": "Polygon", "coordinates": proj.get("coordinates")}, None
 
 
-def _ns(t: datetime) -> str:
+def _instant_text(t: datetime) -> str:
     return format_instant(int(t.timestamp()) * 10**9 + t.microsecond * 1000)
 
 
@@ -243,7 +243,7 @@ def read_ed269(doc: Any, *, party: str, opts: Ed269Options) -> Ed269Import:
                     "party": party, "activity": ident, "zone": True,
                     "restriction": RESTRICTIONS[restriction],
                     "alt_lower_m": bounds[0], "alt_upper_m": bounds[1],
-                    "time_start": _ns(t0), "time_end": _ns(t1)}
+                    "time_start": _instant_text(t0), "time_end": _instant_text(t1)}
                 if radius is not None:
                     props["radius_m"] = radius
                 features.append({"type": "Feature", "id": f"{ident}/{g}/{w}",
