@@ -93,6 +93,18 @@ def test_antimeridian_in_store(new_db) -> None:
         == {"e", "x"}
 
 
+def test_windows_at_the_edges_of_the_supported_years(new_db) -> None:
+    """A window from 1678 to 2261 is indexed whole (the SQLite R*Tree's time units once
+    overflowed int64 there, and such a volume met nothing)."""
+    svc = service(new_db)
+    svc.submit(read_scenario(collection(feature(
+        "ever", None, square(10.0, 10.0, 0.01), time_start="1678-01-02T00:00:00Z",
+        time_end="2261-12-31T00:00:00Z")), default_party="A"))
+    r = svc.submit(read_scenario(collection(feature("now", None, square(10.005, 10.005, 0.01))),
+                                 default_party="B"))
+    assert [(c["activity_a"], c["activity_b"]) for c in r.conflicts] == [("ever", "now")]
+
+
 def test_export_round_trip(new_db) -> None:
     svc = service(new_db)
     fc = collection(

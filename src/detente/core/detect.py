@@ -56,8 +56,9 @@ def search_boxes(vols: VolumeSet, widen: Separation, t_origin: int
     """(lon, lat, seconds) boxes widened by half the minima each, conservatively."""
     b = expand_bounds(vols.bounds, widen.horizontal_m / 2)
     half_t = widen.time_s / 2 + 1.0  # +1 s: float seconds never shave a candidate
-    t0 = (vols.t0 - t_origin) / NS_PER_S - half_t
-    t1 = (vols.t1 - t_origin) / NS_PER_S + half_t
+    # In floats: int64 differences overflow across the supported years (1678 to 2261).
+    t0 = (vols.t0.astype(np.float64) - t_origin) / NS_PER_S - half_t
+    t1 = (vols.t1.astype(np.float64) - t_origin) / NS_PER_S + half_t
     lo = np.column_stack([b[:, 0], b[:, 1], t0])
     hi = np.column_stack([b[:, 2], b[:, 3], t1])
     return lo, hi
@@ -70,9 +71,12 @@ def gaps_vt(a: VolumeSet, ia: IntArray, b: VolumeSet, ib: IntArray
     v = np.maximum(0.0, np.maximum(lo_b - hi_a, lo_a - hi_b))
     ov_v = (np.minimum(hi_a, hi_b) - np.maximum(lo_a, lo_b)) > 0
     s_a, e_a, s_b, e_b = a.t0[ia], a.t1[ia], b.t0[ib], b.t1[ib]
-    gap_ns = np.maximum(0, np.maximum(s_b - e_a, s_a - e_b))
-    ov_t = (np.minimum(e_a, e_b) - np.maximum(s_a, s_b)) > 0
-    return v, ov_v, gap_ns / NS_PER_S, ov_t
+    # Compare, then subtract only the positive gap, in uint64: an int64 difference
+    # overflows between windows more than 292 years apart (and once hid a conflict).
+    later, first = np.where(s_b > e_a, s_b, s_a), np.where(s_b > e_a, e_a, e_b)
+    gap_ns = np.where(later > first, later.view(np.uint64) - first.view(np.uint64), 0)
+    ov_t = np.minimum(e_a, e_b) > np.maximum(s_a, s_b)
+    return v, ov_v, gap_ns.astype(np.float64) / NS_PER_S, ov_t
 
 
 def _horizontal_in_chunks(a: VolumeSet, ia: IntArray, b: VolumeSet, ib: IntArray,

@@ -42,8 +42,10 @@ def scaled_boxes(bounds: np.ndarray, alt_lo: np.ndarray, alt_hi: np.ndarray,
         bounds[:, 0] * KM_PER_DEG, bounds[:, 2] * KM_PER_DEG,
         bounds[:, 1] * KM_PER_DEG, bounds[:, 3] * KM_PER_DEG,
         alt_lo / ALT_UNIT_M, alt_hi / ALT_UNIT_M,
-        (np.asarray(t0, dtype=np.int64) - T_EPOCH_NS) / T_UNIT_NS,
-        (np.asarray(t1, dtype=np.int64) - T_EPOCH_NS) / T_UNIT_NS,
+        # In floats: int64 nanoseconds minus the epoch overflow before 1678 + 50 years
+        # (the error, ~1 us at the extremes, is far below the query margin of 1 s).
+        (np.asarray(t0, dtype=np.float64) - T_EPOCH_NS) / T_UNIT_NS,
+        (np.asarray(t1, dtype=np.float64) - T_EPOCH_NS) / T_UNIT_NS,
     ])
 
 
