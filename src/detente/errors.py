@@ -73,3 +73,26 @@ class StaleVersion(DetenteError):
     """A replace named a version that is no longer current."""
 
     kind = "stale-version"
+
+
+class TooLarge(InputError):
+    """An area too large to search or to store (HTTP 413 where a standard says so)."""
+
+    kind = "too-large"
+
+
+class AirspaceConflict(Refused):
+    """An F3548 write whose key lacks the OVNs of intersecting entities; ``body`` is the
+    standard's ``AirspaceConflictResponse``."""
+
+    kind = "airspace-conflict"
+
+    def __init__(self, message: str, body: dict[str, object]):
+        super().__init__(message)
+        self.body = body
+
+
+class Unavailable(Refused):
+    """The caller's USS is marked Down: it may not plan (F3548's 412)."""
+
+    kind = "uss-down"

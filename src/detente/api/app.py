@@ -24,6 +24,7 @@ from ..errors import Forbidden, InputError
 from ..service import Deconfliction
 from ..service.deconfliction import utc_now
 from ..service.disclosure import Disclosure
+from ..service.dss import Dss
 from ..service.hotline import Hotline
 from ..service.incidents import Incidents
 from ..service.journal import Bus
@@ -34,6 +35,7 @@ from ..store import open_store
 from ..web import mount as mount_web
 from . import problems
 from .background import Dispatcher, Hub, Retry, Sweeper, run_all
+from .dss_auth import DssAuth
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -53,6 +55,7 @@ class Settings:
     sweep_s: float = 1.0
     webhook_timeout_s: float = 10.0
     tile_url: str | None = None  # the web map's basemap ({z}/{x}/{y}); None: a graticule
+    dss: DssAuth | None = None  # how to verify F3548 tokens; None: /dss answers 401
 
 
 class Services:
@@ -67,6 +70,7 @@ class Services:
         self.hotline = Hotline(self.store, utc_now, bus)
         self.incidents = Incidents(self.store, utc_now, bus)
         self.outbox = Outbox(self.store, utc_now, bus)
+        self.dss = Dss(self.store, self.deconfliction, utc_now, bus)
 
 
 class _Pool:
@@ -155,6 +159,7 @@ def create_app(settings: Settings) -> FastAPI:
         routes_admin,
         routes_conflicts,
         routes_dialogue,
+        routes_dss,
         routes_events,
         routes_imports,
         routes_plans,
@@ -196,11 +201,13 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.pool = _Pool(settings, bus)
     app.state.hub = None
+    app.state.dss_auth = settings.dss
     problems.install(app)
     app.add_middleware(LimitBody, limit=settings.max_body_bytes)
     for module in (routes_plans, routes_imports, routes_conflicts, routes_dialogue,
                    routes_events, routes_admin):
         app.include_router(module.router, prefix="/v1")
+    app.include_router(routes_dss.router, prefix="/dss/v1")
 
     page = mount_web(app, settings.tile_url)
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (
+    AirspaceConflict,
     AlreadyExists,
     DetenteError,
     Forbidden,
@@ -27,8 +28,11 @@ from ..errors import (
     PreconditionRequired,
     Refused,
     StaleVersion,
+    TooLarge,
     Unauthorized,
+    Unavailable,
 )
+from ..formats.f3548 import reference_json
 
 log = logging.getLogger("detente.api")
 
@@ -43,6 +47,14 @@ STATUS: list[tuple[type[DetenteError], int, str]] = [
     (PreconditionRequired, 428, "A version precondition is needed"),
     (InputError, 422, "Invalid input"),
     (DetenteError, 400, "Bad request"),
+]
+# The F3548 DSS API (under /dss/) answers with the standard's codes and bodies
+# (``ErrorResponse``: ``{"message"}``; ``AirspaceConflictResponse`` for a short key).
+DSS_PREFIX = "/dss/"
+DSS_STATUS: list[tuple[type[DetenteError], int]] = [
+    (Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (AirspaceConflict, 409),
+    (Unavailable, 412), (AlreadyExists, 409), (StaleVersion, 409), (Refused, 409),
+    (TooLarge, 413), (DetenteError, 400),
 ]
 TYPE_BASE = "https://detente.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -98,10 +110,27 @@ def detente_problem(exc: DetenteError) -> JSONResponse:
     raise AssertionError("DetenteError is in the table")  # pragma: no cover
 
 
+def dss_error(exc: DetenteError) -> JSONResponse:
+    status = next(code for cls, code in DSS_STATUS if isinstance(exc, cls))
+    body: dict[str, Any] = {"message": str(exc)}
+    if isinstance(exc, AirspaceConflict):
+        who = str(exc.body["caller"])
+        for key, name in (("intents", "missing_operational_intents"),
+                          ("constraints", "missing_constraints")):
+            body[name] = [reference_json(ref, who, availability)
+                          for ref, availability in exc.body[key]]  # type: ignore[attr-defined]
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _dss(request: Request) -> bool:
+    return request.url.path.startswith(DSS_PREFIX)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DetenteError)
-    async def _detente(_: Request, exc: DetenteError) -> JSONResponse:
-        return detente_problem(exc)
+    async def _detente(request: Request, exc: DetenteError) -> JSONResponse:
+        return dss_error(exc) if _dss(request) else detente_problem(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -116,14 +145,19 @@ def install(app: FastAPI) -> None:
         return problem(422, InputError.kind, "Invalid input", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc.__cause__, DetenteError):  # raised while FastAPI read the body
-            return detente_problem(exc.__cause__)
+            return (dss_error if _dss(request) else detente_problem)(exc.__cause__)
+        if _dss(request):
+            return JSONResponse({"message": str(exc.detail)}, status_code=exc.status_code)
         slug = {404: NotFound.kind, 405: "method-not-allowed"}.get(exc.status_code, "http")
         return problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
 
     @app.exception_handler(BodyTooLarge)
-    async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+    async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        if _dss(request):
+            return JSONResponse({"message": f"the request body is over the limit of "
+                                            f"{exc.limit:,} bytes"}, status_code=413)
         return problem(413, "too-large", "Request body too large",
                        f"the request body is over the limit of {exc.limit:,} bytes")
 

@@ -87,8 +87,19 @@ def serve(
     tiles: str | None = typer.Option(None, "--tiles", help="The web map's basemap: a tile "
                                      "URL with {z}/{x}/{y} (default: none, a graticule; "
                                      "nothing is fetched from outside)."),
+    dss_key: list[Path] = typer.Option([], "--dss-key", exists=True, dir_okay=False,
+                                       help="ASTM F3548 DSS API (/dss/v1): a PEM public "
+                                       "key of the authorization authority whose RS256 "
+                                       "tokens USSs present (repeatable)."),
+    dss_audience: list[str] = typer.Option([], "--dss-audience", help="An audience the "
+                                           "tokens must name: usually this DSS's host name "
+                                           "(repeatable; needed with --dss-key)."),
+    dss_issuer: list[str] = typer.Option([], "--dss-issuer", help="An issuer the tokens "
+                                         "must name (repeatable; default: any the keys "
+                                         "sign for)."),
 ) -> None:
-    """Run the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs).
+    """Run the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs) and, with
+    --dss-key, the ASTM F3548 DSS API under /dss/v1 (see docs/f3548.md).
 
     Example: detente serve --db example.db --port 8000
     """
@@ -100,8 +111,14 @@ def serve(
     svc.minima()  # refuses a missing or foreign database before listening
     svc.store.close()
     path = _db(db)
+    dss = None
+    if dss_key or dss_audience:
+        from ..api.dss_auth import DssAuth
+
+        dss = DssAuth(tuple(k.read_text() for k in dss_key), tuple(dss_audience),
+                      tuple(dss_issuer))
     app = create_app(Settings(db=path, parallel=_parallel(),
-                              workers=workers or os.cpu_count() or 1, tile_url=tiles))
+                              workers=workers or os.cpu_count() or 1, tile_url=tiles, dss=dss))
     err.print(f"detente on http://{host}:{port}/ (the web map; API: /v1, docs: /docs)")
     run(app, host, port)
 
@@ -136,4 +153,5 @@ def demo(
                         [[name, token] for name, token in made.tokens.items()]))
     if no_serve:
         return
-    serve(db=str(db), host=host, port=port, workers=0, tiles=None)
+    serve(db=str(db), host=host, port=port, workers=0, tiles=None, dss_key=[],
+          dss_audience=[], dss_issuer=[])

@@ -110,6 +110,25 @@ def evaluate_conflicts(a: VolumeSet, ia: IntArray, b: VolumeSet, ib: IntArray,
     return Pairs(ia[hit], ib[hit], h[hit], v[hit], t[hit])
 
 
+def evaluate_intersections(a: VolumeSet, ia: IntArray, b: VolumeSet, ib: IntArray,
+                           precision_m: float = 0.01, *, parallel: Parallel = map) -> Pairs:
+    """Keep the candidate pairs that intersect as closed sets, whoever owns them.
+
+    ASTM F3548's intersection (no separation): touching counts, and the horizontal test
+    is within ``precision_m`` (the standard asks for 1 cm), erring towards "intersects".
+    """
+    ia = np.asarray(ia, dtype=np.intp)
+    ib = np.asarray(ib, dtype=np.intp)
+    v, _, t, _ = gaps_vt(a, ia, b, ib)
+    ok = (v <= 0) & (t <= 0)
+    ia, ib, v, t = ia[ok], ib[ok], v[ok], t[ok]
+    if len(ia) == 0:
+        return Pairs(ia, ib, v.copy(), v, t)
+    h, _ = _horizontal_in_chunks(a, ia, b, ib, np.full(len(ia), precision_m), parallel)
+    hit = h < precision_m
+    return Pairs(ia[hit], ib[hit], h[hit], v[hit], t[hit])
+
+
 def zone_applies(party: NDArray[np.object_], zones: VolumeSet, iz: IntArray) -> BoolArray:
     """Whether each zone applies to each party (default: everyone but its owner)."""
     out = np.empty(len(iz), dtype=bool)

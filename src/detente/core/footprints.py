@@ -31,6 +31,7 @@ class FootprintProblem:
     index: int
     field: str
     reason: str
+    too_large: bool = False  # beyond the accuracy bounds' size (not malformed)
 
 
 class FootprintError(ValueError):
@@ -149,12 +150,11 @@ def build_polygons(
     fail(zero_area, "geometry.coordinates", "polygon has no area")
     _raise_first(problems)
     too_wide = _across_m(shapely.bounds(geoms)) > MAX_ACROSS_M
-    fail(
-        too_wide,
-        "geometry.coordinates",
-        f"footprint is more than {MAX_ACROSS_M / 1000:g} km across: outside the accuracy "
-        "bounds (see docs/semantics.md); split it into smaller footprints",
-    )
+    for i in np.flatnonzero(too_wide)[:1]:
+        problems.append(FootprintProblem(
+            int(i), "geometry.coordinates",
+            f"footprint is more than {MAX_ACROSS_M / 1000:g} km across: outside the accuracy "
+            "bounds (see docs/semantics.md); split it into smaller footprints", True))
     _raise_first(problems)
     out: NDArray[np.object_] = geoms
     return out
@@ -209,6 +209,7 @@ def check_circles(lon: FloatArray, lat: FloatArray, radius: FloatArray) -> None:
                 "properties.radius_m",
                 f"circle is more than {MAX_ACROSS_M / 1000:g} km across: outside the accuracy "
                 "bounds (see docs/semantics.md)",
+                True,
             )
         )
     _raise_first(problems)

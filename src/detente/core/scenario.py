@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 import shapely
 
-from ..errors import InputError
+from ..errors import InputError, TooLarge
 from .bulkread import MAX_ID_INT, Columns, no_gc, read_columns
 from .candidates import Parallel
 from .footprints import FootprintError, build_polygons, check_circles
@@ -404,14 +404,16 @@ def _assemble(c: Columns, parallel: Parallel) -> Scenario:
         except FootprintError as exc:
             pr = exc.problem
             k = int(c.poly_owner[pr.index])
-            raise InputError(pr.reason, item=_item(c.ids[k], k), field=pr.field) from None
+            raise (TooLarge if pr.too_large else InputError)(
+                pr.reason, item=_item(c.ids[k], k), field=pr.field) from None
     if len(c.point_owner):
         try:
             check_circles(c.point_lon, c.point_lat, c.radius[c.point_owner])
         except FootprintError as exc:
             pr = exc.problem
             k = int(c.point_owner[pr.index])
-            raise InputError(pr.reason, item=_item(c.ids[k], k), field=pr.field) from None
+            raise (TooLarge if pr.too_large else InputError)(
+                pr.reason, item=_item(c.ids[k], k), field=pr.field) from None
         geoms[c.point_owner] = shapely.points(c.point_lon, c.point_lat)
     all_vols = VolumeSet.from_columns(
         ids=c.ids, party=c.party, activity=c.activity, kind=c.kind, geom=geoms,

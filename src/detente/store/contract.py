@@ -17,6 +17,7 @@ import numpy as np
 from ..core.minima import Minima, Separation
 from ..core.volumes import VolumeSet
 from .dialogue_contract import DialogueStore, Side
+from .dss_contract import DssStore
 
 
 @dataclass
@@ -85,7 +86,7 @@ class ConflictUpsert:
     moved: bool = False  # one of its activities' volumes changed: the conflict changed
 
 
-class Store(DialogueStore, Protocol):
+class Store(DialogueStore, DssStore, Protocol):
     def close(self) -> None: ...
 
     def initialise(self, minima: Minima) -> None:

@@ -137,7 +137,10 @@ def migrations() -> list[tuple[str, str]]:
     """(name, SQL) of every migration, in order."""
     folder = resources.files("detente.store").joinpath("migrations/postgis")
     files = sorted(f.name for f in folder.iterdir() if f.name.endswith(".sql"))
-    return [(name.removesuffix(".sql"), folder.joinpath(name).read_text()) for name in files]
+    out = [(name.removesuffix(".sql"), folder.joinpath(name).read_text()) for name in files]
+    # The F3548 tables are one script for both backends (SQLite: schema version 5).
+    out.append(("0002_dss", resources.files("detente.store").joinpath("dss.sql").read_text()))
+    return sorted(out)
 
 
 class PostGISStore(SQLStore):

@@ -1,4 +1,4 @@
--- detente embedded store, schema version 4 (versions 2 and 3 are upgraded by
+-- detente embedded store, schema version 5 (versions 2 to 4 are upgraded by
 -- 'detente db upgrade').
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 

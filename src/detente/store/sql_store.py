@@ -16,6 +16,7 @@ from ..core.volumes import VolumeSet
 from ..errors import AlreadyExists
 from .contract import ActivityRow, ConflictRow, ConflictUpsert, PartyRow, StoredVolumes
 from .sql_dialogue import LIVE, SQLDialogue
+from .sql_dss import SQLDss
 
 VOLUME_COLUMNS = ("id, owner_id, is_zone, feature_id, kind, geom, radius, alt_lo, alt_hi, "
                   "t0, t1, minx, miny, maxx, maxy")
@@ -28,7 +29,7 @@ def _json_list(values: Sequence[str] | None) -> str | None:
     return orjson.dumps(list(values)).decode() if values is not None else None
 
 
-class SQLStore(SQLDialogue):
+class SQLStore(SQLDialogue, SQLDss):
     """What both stores share. Subclasses set ``conn`` and ``TEMP`` (the schema of
     temporary tables) and implement the methods below that raise."""
 

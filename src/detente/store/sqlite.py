@@ -29,7 +29,7 @@ from .contract import StoredVolumes
 from .sql_store import VOL_COLS, SQLStore
 from .sqlite_writer import connect, release_writer, writer_for
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 KM_PER_DEG = 111.32
 ALT_UNIT_M = 100.0
 T_EPOCH_NS = 1_577_836_800 * 10**9  # 2020-01-01T00:00:00Z
@@ -74,6 +74,10 @@ def _morton_order(boxes: np.ndarray, bits: int = 10) -> np.ndarray:
         for k in range(3):
             key |= ((q[:, k] >> np.uint64(b)) & np.uint64(1)) << np.uint64(3 * b + k)
     return np.argsort(key, kind="stable")
+
+
+def _read(name: str) -> str:
+    return resources.files("detente.store").joinpath(name).read_text()
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -123,7 +127,7 @@ class SQLiteStore(SQLStore):
     def _schema(self) -> list[str]:
         """Create the schema, or bring an older one to this version (the script is
         idempotent); returns the versions it went through."""
-        script = resources.files("detente.store").joinpath("schema.sql").read_text()
+        script = _read("schema.sql")
         version = SCHEMA_VERSION
         if self.is_initialised():
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'"
@@ -133,7 +137,7 @@ class SQLiteStore(SQLStore):
                 self._upgrade_2()
             elif version == 3:
                 self.conn.execute("ALTER TABLE webhooks ADD COLUMN lease_until REAL")
-        for stmt in _statements(script):
+        for stmt in _statements(script + "\n" + _read("dss.sql")):
             self.conn.execute(stmt)
         self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) "
                           "DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
@@ -190,7 +194,7 @@ class SQLiteStore(SQLStore):
                 f"{self.path} was made by another version of detente (schema "
                 f"{row[0] if row else '?'}, this one reads {SCHEMA_VERSION}): "
                 + (f"run 'detente db upgrade --db {self.path}' to upgrade it" if row and
-                   int(row[0]) in (2, 3) else "export it with that version and submit the "
+                   int(row[0]) in (2, 3, 4) else "export it with that version and submit the "
                    "export to a new database"))
         self._checked = True
 
