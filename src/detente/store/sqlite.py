@@ -65,6 +65,8 @@ def _wrapped(boxes: np.ndarray) -> list[tuple[int, np.ndarray]]:
 def _morton_order(boxes: np.ndarray, bits: int = 10) -> np.ndarray:
     """Box order along a Z curve over (x, y, t) centres: the R*Tree takes boxes that
     arrive near each other about a third faster (measured: 51k/s against 38k/s)."""
+    if len(boxes) < 64:  # no gain worth 30 NumPy calls (0.2 ms) for a few boxes
+        return np.arange(len(boxes))
     centre = (boxes[:, [0, 2, 6]] + boxes[:, [1, 3, 7]]) / 2
     span = np.ptp(centre, axis=0)
     top = (1 << bits) - 1
@@ -203,8 +205,12 @@ class SQLiteStore(SQLStore):
         return "zone_index" if zone else "activity_index"
 
     def _unindex_owners(self, tmp: str, zone: bool) -> None:
-        self.conn.execute(f"DELETE FROM {self._index(zone)} WHERE rid >> 1 IN (SELECT v.id "
-                          f"FROM volumes v WHERE v.owner_id IN (SELECT id FROM {tmp} t))")
+        # By rid (the R*Tree's rowid: a volume's box and its antimeridian copy), so
+        # SQLite looks each one up; "rid >> 1 IN (...)" scanned the whole tree (16 ms
+        # per replace at 100,000 stored volumes).
+        self.conn.execute(f"DELETE FROM {self._index(zone)} WHERE rid IN (SELECT 2 * v.id + c "
+                          f"FROM volumes v, (SELECT 0 AS c UNION ALL SELECT 1) WHERE "
+                          f"v.owner_id IN (SELECT id FROM {tmp} t))")
 
     def _index_volumes(self, ids: np.ndarray, vols: VolumeSet, zone: bool) -> None:
         boxes = scaled_boxes(vols.bounds, vols.alt_lo, vols.alt_hi, vols.t0, vols.t1)
