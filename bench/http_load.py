@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +87,13 @@ def party_tokens(db: str, prefix: str, count: int = 8) -> list[str]:
     return tokens
 
 
-def start_server(db: Path | str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(db: Path | str, extra: Sequence[str] = ()
+                 ) -> tuple[subprocess.Popen[bytes], str]:
     """``detente serve`` on a free loopback port; returns it once it answers."""
     exe = shutil.which("detente", path=str(Path(sys.executable).parent)) or "detente"
     port = _free_port()
     server = subprocess.Popen([exe, "serve", "--db", str(db), "--port", str(port),
-                               *os.environ.get("BENCH_SERVE_ARGS", "").split()],
+                               *extra, *os.environ.get("BENCH_SERVE_ARGS", "").split()],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
