@@ -413,6 +413,23 @@ def test_subscriptions_lifecycle_and_notifications(dss, uss1, uss2) -> None:
     assert uss1.http.get(f"/subscriptions/{sid}").status_code == 404
 
 
+def test_subscriptions_across_the_antimeridian(dss, uss1, uss2) -> None:
+    sid = str(uuid.uuid4())
+    area = volume(179.99, 61.0, start_min=0, end_min=120)
+    area["volume"]["outline_polygon"]["vertices"] = [
+        {"lng": 179.99, "lat": 61.0}, {"lng": -179.99, "lat": 61.0},
+        {"lng": -179.99, "lat": 61.01}, {"lng": 179.99, "lat": 61.01}]
+    r = uss1.put(f"/subscriptions/{sid}", {"extents": area, "uss_base_url": "https://east",
+                                           "notify_for_operational_intents": True})
+    assert r.status_code == 200, r.text
+    made = uss2.create(intent(volume(-179.995, 61.002, 0.002)))  # west of the line
+    assert made.status_code == 201, made.text
+    assert [s["uss_base_url"] for s in made.json()["subscribers"]] == ["https://east"]
+    q = uss1.http.post("/subscriptions/query", json={
+        "area_of_interest": volume(-179.995, 61.002, 0.002)})
+    assert [s["id"] for s in q.json()["subscriptions"]] == [sid]
+
+
 def test_subscription_validation(dss, uss1) -> None:
     x, y = spot()
     base = {"uss_base_url": "https://u", "notify_for_operational_intents": True}

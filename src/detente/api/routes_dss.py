@@ -45,6 +45,12 @@ async def caller(request: Request, creds: HTTPAuthorizationCredentials | None = 
     return auth.verify(creds.credentials if creds is not None else None)
 
 
+async def body_bytes(request: Request) -> bytes:
+    """The raw body, read on the event loop; handlers parse it (in a worker thread) with
+    the standard's types."""
+    return await request.body()
+
+
 def ok(body: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
@@ -60,10 +66,11 @@ def _changed(services: Services, done: Changed, who: Caller, noun: str) -> dict[
 
 # -- operational intent references ---------------------------------------------------
 @router.post("/operational_intent_references/query")
-async def query_intents(request: Request, who: Caller = Depends(caller),
+def query_intents(raw: bytes = Depends(body_bytes),
+                 who: Caller = Depends(caller),
                         services: Services = Depends(get_services)) -> JSONResponse:
     who.need(SC, CMSA)
-    body = wire.parse(await request.body(), f3548.QueryOperationalIntentReferenceParameters,
+    body = wire.parse(raw, f3548.QueryOperationalIntentReferenceParameters,
                       "query")
     refs = services.dss.query_refs(wire.area(body.get("area_of_interest")), constraint=False)
     return ok({"operational_intent_references": [_ref(services, r, who) for r in refs]})
@@ -77,11 +84,11 @@ def get_intent(entityid: str, who: Caller = Depends(caller),
     return ok({"operational_intent_reference": _ref(services, ref, who)})
 
 
-async def _put_intent(request: Request, entityid: str, ovn: str | None, who: Caller,
-                      services: Services) -> JSONResponse:
+def _put_intent(raw: bytes, entityid: str, ovn: str | None, who: Caller,
+                services: Services) -> JSONResponse:
     who.need(SC, frozenset((SC, CP)), CMSA)
     entity = wire.check_id(entityid, "entityid")
-    body = wire.parse(await request.body(), f3548.PutOperationalIntentReferenceParameters,
+    body = wire.parse(raw, f3548.PutOperationalIntentReferenceParameters,
                       "operational intent reference")
     scen = wire.scenario(body.extents, party=party_of(who.manager), entity=entity)
     new_sub = body.get("new_subscription")
@@ -99,16 +106,17 @@ async def _put_intent(request: Request, entityid: str, ovn: str | None, who: Cal
 
 
 @router.put("/operational_intent_references/{entityid}", status_code=201)
-async def create_intent(entityid: str, request: Request, who: Caller = Depends(caller),
+def create_intent(entityid: str, raw: bytes = Depends(body_bytes),
+                 who: Caller = Depends(caller),
                         services: Services = Depends(get_services)) -> JSONResponse:
-    return await _put_intent(request, entityid, None, who, services)
+    return _put_intent(raw, entityid, None, who, services)
 
 
 @router.put("/operational_intent_references/{entityid}/{ovn}")
-async def update_intent(entityid: str, ovn: str, request: Request,
-                        who: Caller = Depends(caller),
+def update_intent(entityid: str, ovn: str, raw: bytes = Depends(body_bytes),
+                 who: Caller = Depends(caller),
                         services: Services = Depends(get_services)) -> JSONResponse:
-    return await _put_intent(request, entityid, ovn, who, services)
+    return _put_intent(raw, entityid, ovn, who, services)
 
 
 @router.delete("/operational_intent_references/{entityid}/{ovn}")
@@ -121,10 +129,11 @@ def delete_intent(entityid: str, ovn: str, who: Caller = Depends(caller),
 
 # -- constraint references -----------------------------------------------------------
 @router.post("/constraint_references/query")
-async def query_constraints(request: Request, who: Caller = Depends(caller),
+def query_constraints(raw: bytes = Depends(body_bytes),
+                 who: Caller = Depends(caller),
                             services: Services = Depends(get_services)) -> JSONResponse:
     who.need(CM, CP)
-    body = wire.parse(await request.body(), f3548.QueryConstraintReferenceParameters, "query")
+    body = wire.parse(raw, f3548.QueryConstraintReferenceParameters, "query")
     refs = services.dss.query_refs(wire.area(body.get("area_of_interest")), constraint=True)
     return ok({"constraint_references": [_ref(services, r, who) for r in refs]})
 
@@ -137,11 +146,11 @@ def get_constraint(entityid: str, who: Caller = Depends(caller),
     return ok({"constraint_reference": _ref(services, ref, who)})
 
 
-async def _put_constraint(request: Request, entityid: str, ovn: str | None, who: Caller,
-                          services: Services) -> JSONResponse:
+def _put_constraint(raw: bytes, entityid: str, ovn: str | None, who: Caller,
+                    services: Services) -> JSONResponse:
     who.need(CM)
     entity = wire.check_id(entityid, "entityid")
-    body = wire.parse(await request.body(), f3548.PutConstraintReferenceParameters,
+    body = wire.parse(raw, f3548.PutConstraintReferenceParameters,
                       "constraint reference")
     scen = wire.scenario(body.extents, party=party_of(who.manager), entity=entity, zone=True)
     done = services.dss.put_constraint(who.manager, entity, ovn, scen, str(body.uss_base_url))
@@ -149,16 +158,17 @@ async def _put_constraint(request: Request, entityid: str, ovn: str | None, who:
 
 
 @router.put("/constraint_references/{entityid}", status_code=201)
-async def create_constraint(entityid: str, request: Request, who: Caller = Depends(caller),
+def create_constraint(entityid: str, raw: bytes = Depends(body_bytes),
+                 who: Caller = Depends(caller),
                             services: Services = Depends(get_services)) -> JSONResponse:
-    return await _put_constraint(request, entityid, None, who, services)
+    return _put_constraint(raw, entityid, None, who, services)
 
 
 @router.put("/constraint_references/{entityid}/{ovn}")
-async def update_constraint(entityid: str, ovn: str, request: Request,
-                            who: Caller = Depends(caller),
+def update_constraint(entityid: str, ovn: str, raw: bytes = Depends(body_bytes),
+                 who: Caller = Depends(caller),
                             services: Services = Depends(get_services)) -> JSONResponse:
-    return await _put_constraint(request, entityid, ovn, who, services)
+    return _put_constraint(raw, entityid, ovn, who, services)
 
 
 @router.delete("/constraint_references/{entityid}/{ovn}")
@@ -176,10 +186,11 @@ def _sub_json(services: Services, sub: Any) -> dict[str, Any]:
 
 
 @router.post("/subscriptions/query")
-async def query_subscriptions(request: Request, who: Caller = Depends(caller),
+def query_subscriptions(raw: bytes = Depends(body_bytes),
+                 who: Caller = Depends(caller),
                               services: Services = Depends(get_services)) -> JSONResponse:
     who.need(CP, SC)
-    body = wire.parse(await request.body(), f3548.QuerySubscriptionParameters, "query")
+    body = wire.parse(raw, f3548.QuerySubscriptionParameters, "query")
     subs = services.dss.query_subscriptions(who.manager, wire.area(body.get("area_of_interest")))
     return ok({"subscriptions": [_sub_json(services, s) for s in subs]})
 
@@ -193,11 +204,11 @@ def get_subscription(subscriptionid: str, who: Caller = Depends(caller),
     return ok({"subscription": _sub_json(services, sub)})
 
 
-async def _put_subscription(request: Request, subscriptionid: str, version: str | None,
-                            who: Caller, services: Services) -> JSONResponse:
+def _put_subscription(raw: bytes, subscriptionid: str, version: str | None,
+                      who: Caller, services: Services) -> JSONResponse:
     who.need(CP, SC)
     sub_id = wire.check_id(subscriptionid, "subscriptionid")
-    body = wire.parse(await request.body(), f3548.PutSubscriptionParameters, "subscription")
+    body = wire.parse(raw, f3548.PutSubscriptionParameters, "subscription")
     area = wire.subscription_area(body.extents, services.dss.clock())
     sub, intents, constraints = services.dss.put_subscription(who.manager, who.scopes,
         SubscriptionPut(sub_id, version, area, str(body.uss_base_url),
@@ -209,17 +220,17 @@ async def _put_subscription(request: Request, subscriptionid: str, version: str 
 
 
 @router.put("/subscriptions/{subscriptionid}")
-async def create_subscription(subscriptionid: str, request: Request,
-                              who: Caller = Depends(caller),
+def create_subscription(subscriptionid: str, raw: bytes = Depends(body_bytes),
+                 who: Caller = Depends(caller),
                               services: Services = Depends(get_services)) -> JSONResponse:
-    return await _put_subscription(request, subscriptionid, None, who, services)
+    return _put_subscription(raw, subscriptionid, None, who, services)
 
 
 @router.put("/subscriptions/{subscriptionid}/{version}")
-async def update_subscription(subscriptionid: str, version: str, request: Request,
-                              who: Caller = Depends(caller),
+def update_subscription(subscriptionid: str, version: str, raw: bytes = Depends(body_bytes),
+                 who: Caller = Depends(caller),
                               services: Services = Depends(get_services)) -> JSONResponse:
-    return await _put_subscription(request, subscriptionid, version, who, services)
+    return _put_subscription(raw, subscriptionid, version, who, services)
 
 
 @router.delete("/subscriptions/{subscriptionid}/{version}")
@@ -233,10 +244,10 @@ def delete_subscription(subscriptionid: str, version: str, who: Caller = Depends
 
 # -- reports and availability ---------------------------------------------------------
 @router.post("/reports", status_code=201)
-async def make_report(request: Request, who: Caller = Depends(caller),
+def make_report(raw: bytes = Depends(body_bytes),
+                 who: Caller = Depends(caller),
                       services: Services = Depends(get_services)) -> JSONResponse:
     who.need(*ANY_SCOPE)
-    raw = await request.body()
     wire.parse(raw, f3548.ErrorReport, "report")
     report_id = services.dss.report(who.manager, raw.decode())
     return ok({**orjson.loads(raw), "report_id": report_id}, 201)
@@ -251,10 +262,11 @@ def get_availability(uss_id: str, who: Caller = Depends(caller),
 
 
 @router.put("/uss_availability/{uss_id}")
-async def set_availability(uss_id: str, request: Request, who: Caller = Depends(caller),
+def set_availability(uss_id: str, raw: bytes = Depends(body_bytes),
+                 who: Caller = Depends(caller),
                            services: Services = Depends(get_services)) -> JSONResponse:
     who.need(AA)
-    body = wire.parse(await request.body(), f3548.SetUssAvailabilityStatusParameters,
+    body = wire.parse(raw, f3548.SetUssAvailabilityStatusParameters,
                       "availability")
     availability, version = services.dss.set_availability(
         uss_id, str(getattr(body.availability, "value", body.availability)),

@@ -39,6 +39,8 @@ CREATE INDEX IF NOT EXISTS volumes_owner ON volumes (owner_id);
 -- Boxes in scaled units (see sqlite.py), rid = volume id * 2 (+1 for an antimeridian copy).
 CREATE VIRTUAL TABLE IF NOT EXISTS activity_index USING rtree (rid, x0, x1, y0, y1, z0, z1, t0, t1);
 CREATE VIRTUAL TABLE IF NOT EXISTS zone_index USING rtree (rid, x0, x1, y0, y1, z0, z1, t0, t1);
+-- F3548 subscriptions' boxes (degrees, unwrapped longitude), rid = dss_subscriptions' rowid.
+CREATE VIRTUAL TABLE IF NOT EXISTS dss_sub_index USING rtree (rid, x0, x1, y0, y1);
 
 -- One row per pair of conflicting activities (activity_a < activity_b).
 -- status: open | acknowledged | accepted | resolved | expired. starts/ends (ns): the

@@ -26,7 +26,20 @@ def _sub(r: Sequence[Any]) -> DssSubscription:
 
 
 class SQLDss:
+    """Subscriptions are found by box through a backend's spatial index: the hooks
+    ``_index_subscription``, ``_unindex_subscription`` and ``_subscription_box_sql``."""
+
     conn: Any
+
+    def _index_subscription(self, sub: DssSubscription) -> None:
+        raise NotImplementedError
+
+    def _unindex_subscription(self, sub_id: str) -> None:
+        raise NotImplementedError
+
+    def _subscription_box_sql(self) -> str:
+        """SQL true for a subscription whose box meets (?, ?, ?, ?) = x0, y0, x1, y1."""
+        raise NotImplementedError
 
     def dss_ref(self, ref_id: str) -> DssRef | None:
         r = self.conn.execute(f"SELECT {_REF_COLS} FROM dss_refs WHERE id = ?",
@@ -81,20 +94,25 @@ class SQLDss:
             (sub.id, sub.manager, sub.version, sub.notification_index, sub.uss_base_url,
              int(sub.notify_intents), int(sub.notify_constraints), int(sub.implicit), sub.geom,
              sub.radius, sub.alt_lo, sub.alt_hi, sub.t0, sub.t1, *sub.box))
+        self._index_subscription(sub)
 
     def dss_delete_subscription(self, sub_id: str) -> None:
+        self._unindex_subscription(sub_id)
         self.conn.execute("DELETE FROM dss_subscriptions WHERE id = ?", (sub_id,))
 
     def dss_subscriptions_near(self, box: tuple[float, float, float, float], alt_lo: float,
                                alt_hi: float, t0: int, t1: int, now: int
                                ) -> list[DssSubscription]:
         x0, y0, x1, y1 = box
-        # Boxes are in unwrapped longitude: compare also one turn east and west.
-        shifts = " OR ".join(f"(minx <= ? + {d} AND maxx >= ? + {d})" for d in (0, 360, -360))
+        # Boxes are in unwrapped longitude: look also one turn east and west.
+        shifts = " OR ".join([f"({self._subscription_box_sql()})"] * 3)
+        params: list[Any] = []
+        for d in (0.0, 360.0, -360.0):
+            params += [x0 + d, y0, x1 + d, y1]
         rows = self.conn.execute(
-            f"SELECT {_SUB_COLS} FROM dss_subscriptions WHERE t1 >= ? AND t1 >= ? AND t0 <= ? "
-            f"AND alt_hi >= ? AND alt_lo <= ? AND miny <= ? AND maxy >= ? AND ({shifts})",
-            (now, t0, t1, alt_lo, alt_hi, y1, y0, x1, x0, x1, x0, x1, x0))
+            f"SELECT {_SUB_COLS} FROM dss_subscriptions WHERE ({shifts}) AND t1 >= ? "
+            "AND t1 >= ? AND t0 <= ? AND alt_hi >= ? AND alt_lo <= ?",
+            (*params, now, t0, t1, alt_lo, alt_hi))
         return [_sub(r) for r in rows]
 
     def dss_bump(self, sub_ids: Sequence[str]) -> dict[str, int]:

@@ -26,6 +26,7 @@ from ..core.minima import Minima, Separation
 from ..core.volumes import VolumeSet
 from ..errors import DetenteError
 from .contract import StoredVolumes
+from .dss_contract import DssSubscription
 from .sql_store import VOL_COLS, SQLStore
 from .sqlite_writer import connect, release_writer, writer_for
 
@@ -211,6 +212,21 @@ class SQLiteStore(SQLStore):
         self.conn.execute(f"DELETE FROM {self._index(zone)} WHERE rid IN (SELECT 2 * v.id + c "
                           f"FROM volumes v, (SELECT 0 AS c UNION ALL SELECT 1) WHERE "
                           f"v.owner_id IN (SELECT id FROM {tmp} t))")
+
+    def _index_subscription(self, sub: DssSubscription) -> None:
+        rid = self.conn.execute("SELECT rowid FROM dss_subscriptions WHERE id = ?",
+                                (sub.id,)).fetchone()[0]
+        x0, y0, x1, y1 = sub.box
+        self.conn.execute("INSERT OR REPLACE INTO dss_sub_index VALUES (?, ?, ?, ?, ?)",
+                          (rid, x0, x1, y0, y1))
+
+    def _unindex_subscription(self, sub_id: str) -> None:
+        self.conn.execute("DELETE FROM dss_sub_index WHERE rid IN (SELECT rowid FROM "
+                          "dss_subscriptions WHERE id = ?)", (sub_id,))
+
+    def _subscription_box_sql(self) -> str:
+        return ("rowid IN (SELECT rid FROM dss_sub_index WHERE x1 >= ? AND y1 >= ? AND "
+                "x0 <= ? AND y0 <= ?)")
 
     def _index_volumes(self, ids: np.ndarray, vols: VolumeSet, zone: bool) -> None:
         boxes = scaled_boxes(vols.bounds, vols.alt_lo, vols.alt_hi, vols.t0, vols.t1)
