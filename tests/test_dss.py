@@ -430,6 +430,21 @@ def test_subscriptions_across_the_antimeridian(dss, uss1, uss2) -> None:
     assert [s["id"] for s in q.json()["subscriptions"]] == [sid]
 
 
+def test_an_expired_subscription_is_told_nothing(dss, uss1, uss2) -> None:
+    x, y = spot()
+    sid = str(uuid.uuid4())
+    r = uss1.put(f"/subscriptions/{sid}", {
+        "extents": volume(x, y, 0.05, start_min=0, end_min=0.05),  # ends in 3 s
+        "uss_base_url": "https://brief", "notify_for_operational_intents": True})
+    assert r.status_code == 200, r.text
+    time.sleep(3.5)
+    made = uss2.create(intent(volume(x + 0.01, y + 0.01, start_min=0.1)))
+    assert made.status_code == 201, made.text
+    assert all(s["uss_base_url"] != "https://brief" for s in made.json()["subscribers"])
+    assert uss1.http.post("/subscriptions/query", json={
+        "area_of_interest": volume(x, y)}).json()["subscriptions"] == []
+
+
 def test_subscription_validation(dss, uss1) -> None:
     x, y = spot()
     base = {"uss_base_url": "https://u", "notify_for_operational_intents": True}
