@@ -123,7 +123,8 @@ def update_intent(entityid: str, ovn: str, raw: bytes = Depends(body_bytes),
 def delete_intent(entityid: str, ovn: str, who: Caller = Depends(caller),
                   services: Services = Depends(get_services)) -> JSONResponse:
     who.need(SC, CMSA)
-    done = services.dss.delete_intent(who.manager, wire.check_id(entityid, "entityid"), ovn)
+    done = services.dss.delete_ref(who.manager, wire.check_id(entityid, "entityid"), ovn,
+                                   constraint=False)
     return ok(_changed(services, done, who, "operational_intent"))
 
 
@@ -175,8 +176,8 @@ def update_constraint(entityid: str, ovn: str, raw: bytes = Depends(body_bytes),
 def delete_constraint(entityid: str, ovn: str, who: Caller = Depends(caller),
                       services: Services = Depends(get_services)) -> JSONResponse:
     who.need(CM)
-    done = services.dss.delete_constraint(who.manager, wire.check_id(entityid, "entityid"),
-                                          ovn)
+    done = services.dss.delete_ref(who.manager, wire.check_id(entityid, "entityid"), ovn,
+                                   constraint=True)
     return ok(_changed(services, done, who, "constraint"))
 
 

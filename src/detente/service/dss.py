@@ -230,18 +230,26 @@ class Dss:
             _audit(j, "intent", "created" if old is None else "updated", ref)
         return Changed(ref, subscribers)
 
-    def delete_intent(self, manager: str, ref_id: str, ovn: str) -> Changed:
+    def delete_ref(self, manager: str, ref_id: str, ovn: str, *, constraint: bool
+                   ) -> Changed:
+        """Delete an operational intent (cancel its activity; drop an implicit
+        subscription no other intent relies on) or a constraint (retire its zone)."""
         st = self.store
         with transaction(st, self.clock, f"uss:{manager}", self.bus) as j:
-            old = self._check_owner(ref_id, ovn, manager, constraint=False, deleting=True)
+            old = self._check_owner(ref_id, ovn, manager, constraint=constraint,
+                                    deleting=True)
             assert old is not None
-            vols = st.volumes_of([old.owner_id], zone=False).volumes
-            subscribers = self._notify(vols, parse_instant(j.now), constraint=False)
-            self.deconfliction.cancel(party_of(manager), ref_id, actor=f"uss:{manager}")
+            vols = st.volumes_of([old.owner_id], zone=constraint).volumes
+            subscribers = self._notify(vols, parse_instant(j.now), constraint=constraint)
+            if constraint:
+                self.deconfliction.delete_zone(party_of(manager), ref_id,
+                                               actor=f"uss:{manager}")
+            else:
+                self.deconfliction.cancel(party_of(manager), ref_id, actor=f"uss:{manager}")
             st.dss_delete_ref(ref_id)
             if old.subscription_id:
                 self._drop_implicit(old.subscription_id)
-            _audit(j, "intent", "deleted", old)
+            _audit(j, "constraint" if constraint else "intent", "deleted", old)
         return Changed(old, subscribers)
 
     # -- constraints -------------------------------------------------------------
@@ -264,18 +272,6 @@ class Dss:
             st.dss_put_ref(ref)
             _audit(j, "constraint", "created" if old is None else "updated", ref)
         return Changed(ref, subscribers)
-
-    def delete_constraint(self, manager: str, ref_id: str, ovn: str) -> Changed:
-        st = self.store
-        with transaction(st, self.clock, f"uss:{manager}", self.bus) as j:
-            old = self._check_owner(ref_id, ovn, manager, constraint=True, deleting=True)
-            assert old is not None
-            vols = st.volumes_of([old.owner_id], zone=True).volumes
-            subscribers = self._notify(vols, parse_instant(j.now), constraint=True)
-            self.deconfliction.delete_zone(party_of(manager), ref_id, actor=f"uss:{manager}")
-            st.dss_delete_ref(ref_id)
-            _audit(j, "constraint", "deleted", old)
-        return Changed(old, subscribers)
 
     # -- subscriptions -------------------------------------------------------------
     def put_subscription(self, manager: str, scopes: frozenset[str], req: SubscriptionPut
