@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from ..errors import Forbidden, InputError, Unauthorized
 
 CACHE_SIZE = 4096
+NO_KEYS = ("this server verifies no F3548 tokens: start it with --dss-key and "
+           "--dss-audience")
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,7 @@ class DssAuth:
 
     def _decode(self, token: str) -> tuple[Caller, float]:
         if not self._keys:
-            raise Unauthorized("this server verifies no F3548 tokens: start it with "
-                               "--dss-key and --dss-audience")
+            raise Unauthorized(NO_KEYS)
         claims = None
         problem = "no key"
         for key in self._keys:

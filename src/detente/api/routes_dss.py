@@ -16,11 +16,11 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 from uas_standards.astm.f3548.v21 import api as f3548
 
-from ..errors import InputError, NotFound
+from ..errors import InputError, NotFound, Unauthorized
 from ..formats import f3548 as wire
 from ..service.dss import AA, CM, CMSA, CP, SC, Changed, IntentPut, SubscriptionPut, party_of
 from .app import Services, bearer, get_services
-from .dss_auth import Caller, DssAuth
+from .dss_auth import NO_KEYS, Caller, DssAuth
 
 
 class ErrorResponse(BaseModel):
@@ -41,7 +41,7 @@ async def caller(request: Request, creds: HTTPAuthorizationCredentials | None = 
                  ) -> Caller:
     auth: DssAuth | None = request.app.state.dss_auth
     if auth is None:
-        auth = DssAuth((), ("-",))
+        raise Unauthorized(NO_KEYS)
     return auth.verify(creds.credentials if creds is not None else None)
 
 
@@ -55,8 +55,20 @@ def ok(body: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
+def _refs(services: Services, refs: list[Any], who: Caller) -> list[dict[str, Any]]:
+    """References as the caller sees them, each with its manager's availability (read
+    once per manager)."""
+    availability = {m: services.dss.availability(m)[0] for m in {r.manager for r in refs}}
+    return [wire.reference_json(r, who.manager, availability[r.manager]) for r in refs]
+
+
 def _ref(services: Services, ref: Any, who: Caller) -> dict[str, Any]:
-    return wire.reference_json(ref, who.manager, services.dss.availability(ref.manager)[0])
+    return _refs(services, [ref], who)[0]
+
+
+def _value(field: Any) -> str:
+    """An enumeration field's text (the standard's types parse them into Enums)."""
+    return str(getattr(field, "value", field))
 
 
 def _changed(services: Services, done: Changed, who: Caller, noun: str) -> dict[str, Any]:
@@ -73,7 +85,7 @@ def query_intents(raw: bytes = Depends(body_bytes),
     body = wire.parse(raw, f3548.QueryOperationalIntentReferenceParameters,
                       "query")
     refs = services.dss.query_refs(wire.area(body.get("area_of_interest")), constraint=False)
-    return ok({"operational_intent_references": [_ref(services, r, who) for r in refs]})
+    return ok({"operational_intent_references": _refs(services, refs, who)})
 
 
 @router.get("/operational_intent_references/{entityid}")
@@ -93,8 +105,7 @@ def _put_intent(raw: bytes, entityid: str, ovn: str | None, who: Caller,
     scen = wire.scenario(body.extents, party=party_of(who.manager), entity=entity)
     new_sub = body.get("new_subscription")
     req = IntentPut(
-        entity, ovn, scen, str(body.state.value if hasattr(body.state, "value") else
-                              body.state),
+        entity, ovn, scen, _value(body.state),
         str(body.uss_base_url), frozenset(body.get("key") or ()),
         body.get("subscription_id") or None,
         (str(new_sub.uss_base_url), bool(new_sub.get("notify_for_constraints") or False))
@@ -136,7 +147,7 @@ def query_constraints(raw: bytes = Depends(body_bytes),
     who.need(CM, CP)
     body = wire.parse(raw, f3548.QueryConstraintReferenceParameters, "query")
     refs = services.dss.query_refs(wire.area(body.get("area_of_interest")), constraint=True)
-    return ok({"constraint_references": [_ref(services, r, who) for r in refs]})
+    return ok({"constraint_references": _refs(services, refs, who)})
 
 
 @router.get("/constraint_references/{entityid}")
@@ -216,8 +227,8 @@ def _put_subscription(raw: bytes, subscriptionid: str, version: str | None,
                         bool(body.get("notify_for_operational_intents") or False),
                         bool(body.get("notify_for_constraints") or False)))
     return ok({"subscription": _sub_json(services, sub),
-               "operational_intent_references": [_ref(services, r, who) for r in intents],
-               "constraint_references": [_ref(services, r, who) for r in constraints]})
+               "operational_intent_references": _refs(services, intents, who),
+               "constraint_references": _refs(services, constraints, who)})
 
 
 @router.put("/subscriptions/{subscriptionid}")
@@ -270,7 +281,7 @@ def set_availability(uss_id: str, raw: bytes = Depends(body_bytes),
     body = wire.parse(raw, f3548.SetUssAvailabilityStatusParameters,
                       "availability")
     availability, version = services.dss.set_availability(
-        uss_id, str(getattr(body.availability, "value", body.availability)),
+        uss_id, _value(body.availability),
         str(body.get("old_version") or ""))
     return ok({"status": {"uss": uss_id, "availability": availability}, "version": version})
 

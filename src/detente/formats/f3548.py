@@ -8,6 +8,7 @@ measured exactly as a native party's.
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any, TypeVar
 
@@ -127,7 +128,7 @@ def area(aoi: f3548.Volume4D | None) -> VolumeSet:
 def subscription_area(extents: f3548.Volume4D, now: str) -> VolumeSet:
     """A subscription's volume: starting now and lasting the longest a DSS keeps one
     (24 hours) unless the extents say otherwise; altitude open unless given."""
-    v = ImplicitDict.parse(dict(extents), f3548.Volume4D)
+    v = copy.copy(extents)  # (the request's own object stays as it was sent)
     if v.get("time_start") is None:
         v["time_start"] = ImplicitDict.parse({"value": now, "format": "RFC3339"}, f3548.Time)
     if v.get("time_end") is None:

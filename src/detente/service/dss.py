@@ -10,10 +10,12 @@ entity, intersection being exact (closed sets, to 1 cm) rather than S2 cells.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import shapely
@@ -304,14 +306,12 @@ class Dss:
                 if req.version != old.version:
                     raise StaleVersion(f"subscription '{req.sub_id}' is at version "
                                        f"{old.version}, not {req.version}")
-            geom, radius, alt_lo, alt_hi, t0, t1 = enclosing(area)
-            b = area.bounds[0]
             sub = DssSubscription(
-                req.sub_id, manager, secrets.token_hex(8),
-                old.notification_index if old else 0, req.uss_base_url, req.notify_intents,
-                req.notify_constraints, old.implicit if old else False,
-                shapely.to_wkb(geom, hex=True), radius, alt_lo, alt_hi, t0, t1,
-                (float(b[0]), float(b[1]), float(b[2]), float(b[3])))
+                id=req.sub_id, manager=manager, version=secrets.token_hex(8),
+                notification_index=old.notification_index if old else 0,
+                uss_base_url=req.uss_base_url, notify_intents=req.notify_intents,
+                notify_constraints=req.notify_constraints,
+                implicit=old.implicit if old else False, **_watching(area))
             if old is not None:
                 for dep in st.dss_dependents(old.id):
                     ref = st.dss_ref(dep)
@@ -423,12 +423,12 @@ class Dss:
         st = self.store
         if req.new_subscription is not None:
             url, for_constraints = req.new_subscription
-            geom, radius, alt_lo, alt_hi, t0, t1 = enclosing(vols)
-            b = shapely.bounds(geom) if radius == 0 else vols.bounds[0]
-            sub = DssSubscription(str(uuid.uuid4()), manager, secrets.token_hex(8), 0, url,
-                                  True, for_constraints, True, shapely.to_wkb(geom, hex=True),
-                                  radius, alt_lo, alt_hi, min(t0, now), t1,
-                                  (float(b[0]), float(b[1]), float(b[2]), float(b[3])))
+            watched = _watching(vols)
+            watched["t0"] = min(watched["t0"], now)
+            sub = DssSubscription(
+                id=str(uuid.uuid4()), manager=manager, version=secrets.token_hex(8),
+                notification_index=0, uss_base_url=url, notify_intents=True,
+                notify_constraints=for_constraints, implicit=True, **watched)
             st.dss_put_subscription(sub)
             return sub
         if not req.subscription_id:
@@ -445,13 +445,8 @@ class Dss:
         if not sub.implicit:
             raise InputError("the subscription does not cover the operational intent",
                              field="subscription_id")
-        both = _with(vols, _sub_volumes([sub]))
-        geom, radius, alt_lo, alt_hi, t0, t1 = enclosing(both)
-        b = shapely.bounds(geom)
-        wider = DssSubscription(sub.id, manager, secrets.token_hex(8), sub.notification_index,
-                                sub.uss_base_url, sub.notify_intents, sub.notify_constraints,
-                                True, shapely.to_wkb(geom, hex=True), radius, alt_lo, alt_hi,
-                                t0, t1, (float(b[0]), float(b[1]), float(b[2]), float(b[3])))
+        wider = dataclasses.replace(sub, version=secrets.token_hex(8),
+                                    **_watching(_with(vols, _sub_volumes([sub]))))
         st.dss_put_subscription(wider)
         return wider
 
@@ -475,6 +470,16 @@ class Dss:
         sub = self.store.dss_subscription(sub_id)
         if sub is not None and sub.implicit and not self.store.dss_dependents(sub_id):
             self.store.dss_delete_subscription(sub_id)
+
+
+def _watching(vols: VolumeSet) -> dict[str, Any]:
+    """A subscription's fields for what it watches: one footprint covering these
+    volumes (exact for one), its box, and the altitude and time spans."""
+    geom, radius, alt_lo, alt_hi, t0, t1 = enclosing(vols)
+    b = vols.bounds[0] if len(vols) == 1 else shapely.bounds(geom)
+    return {"geom": shapely.to_wkb(geom, hex=True), "radius": radius, "alt_lo": alt_lo,
+            "alt_hi": alt_hi, "t0": t0, "t1": t1,
+            "box": (float(b[0]), float(b[1]), float(b[2]), float(b[3]))}
 
 
 def _not_past(vols: VolumeSet, now: int) -> None:

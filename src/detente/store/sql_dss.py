@@ -111,8 +111,8 @@ class SQLDss:
             params += [x0 + d, y0, x1 + d, y1]
         rows = self.conn.execute(
             f"SELECT {_SUB_COLS} FROM dss_subscriptions WHERE ({shifts}) AND t1 >= ? "
-            "AND t1 >= ? AND t0 <= ? AND alt_hi >= ? AND alt_lo <= ?",
-            (*params, now, t0, t1, alt_lo, alt_hi))
+            "AND t0 <= ? AND alt_hi >= ? AND alt_lo <= ?",
+            (*params, max(now, t0), t1, alt_lo, alt_hi))  # unexpired, and meets [t0, t1]
         return [_sub(r) for r in rows]
 
     def dss_bump(self, sub_ids: Sequence[str]) -> dict[str, int]:
