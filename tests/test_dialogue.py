@@ -151,7 +151,10 @@ def test_receiver_down_then_up_gets_every_event_in_order_signed(world) -> None:
         assert "message.created" in types
         assert receiver.received("C") == []  # C is in none of it
         assert c.events() == []
-        log = a.deliveries(hook_id)
+        # The receiver holds a body before the dispatcher records the 200 it answered:
+        # wait for that record, then check the log.
+        log = wait_for(lambda: (lg := a.deliveries(hook_id))[0]["status"] == 200 and lg,
+                       what="the successful attempt in the log")
         assert log[0]["status"] == 200 and any(d["error"] for d in log)
         # The message counts as delivered to A once the webhook took it.
         wait_for(lambda: b.messages(conflict_id=cid)[0]["receipts"]["A"]["delivered_at"],
