@@ -29,12 +29,13 @@ from ..service.hotline import Hotline
 from ..service.incidents import Incidents
 from ..service.journal import Bus
 from ..service.lifecycle import Lifecycle
+from ..service.monitor import Monitor, MonitorSettings
 from ..service.outbox import Outbox
 from ..service.parties import Parties, Principal
 from ..store import open_store
 from ..web import mount as mount_web
 from . import problems
-from .background import Dispatcher, Hub, Retry, Sweeper, run_all
+from .background import Dispatcher, Hub, Retry, Sweeper, Ticker, run_all
 from .dss_auth import DssAuth
 
 Scope = MutableMapping[str, Any]
@@ -56,6 +57,8 @@ class Settings:
     webhook_timeout_s: float = 10.0
     tile_url: str | None = None  # the web map's basemap ({z}/{x}/{y}); None: a graticule
     dss: DssAuth | None = None  # how to verify F3548 tokens; None: /dss answers 401
+    monitor: MonitorSettings = field(default_factory=MonitorSettings)  # live positions
+    tick_s: float = 1.0  # how often the position monitor looks at the clock
 
 
 class Services:
@@ -163,9 +166,11 @@ def create_app(settings: Settings) -> FastAPI:
         routes_events,
         routes_imports,
         routes_plans,
+        routes_positions,
     )
 
     bus = Bus()
+    monitor = Monitor(settings.monitor, bus=bus)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -174,7 +179,8 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.hub = Hub(settings.db, bus, settings.poll_s)
             workers = [Dispatcher(settings.db, bus, settings.retry, settings.poll_s,
                                   settings.webhook_timeout_s), app.state.hub,
-                       Sweeper(settings.db, bus, settings.sweep_s)]
+                       Sweeper(settings.db, bus, settings.sweep_s),
+                       Ticker(settings.db, bus, monitor, settings.tick_s)]
         task = asyncio.create_task(run_all(workers))
         try:
             yield
@@ -202,10 +208,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.pool = _Pool(settings, bus)
     app.state.hub = None
     app.state.dss_auth = settings.dss
+    app.state.monitor = monitor
     problems.install(app)
     app.add_middleware(LimitBody, limit=settings.max_body_bytes)
-    for module in (routes_plans, routes_imports, routes_conflicts, routes_dialogue,
-                   routes_events, routes_admin):
+    # (positions first: its /activities/{id}/track must match before /activities/{id})
+    for module in (routes_positions, routes_plans, routes_imports, routes_conflicts,
+                   routes_dialogue, routes_events, routes_admin):
         app.include_router(module.router, prefix="/v1")
     app.include_router(routes_dss.router, prefix="/dss/v1")
 

@@ -27,6 +27,7 @@ from ..service.deconfliction import utc_now
 from ..service.hotline import Hotline
 from ..service.journal import SYSTEM, Bus, transaction
 from ..service.lifecycle import Lifecycle
+from ..service.monitor import Monitor
 from ..service.outbox import SIGNATURE_HEADER, event_json, sign
 from ..store import Store, open_store
 from ..store.dialogue_contract import Attempt, Due, EventRow
@@ -331,6 +332,23 @@ class Sweeper(_Worker):
     async def run(self) -> None:
         while True:
             await self.call(lambda st: Lifecycle(st, utc_now, self.bus).sweep())
+            await asyncio.sleep(self.every_s)
+
+
+class Ticker(_Worker):
+    """Runs the position monitor's clock: contingent after the grace period, silence,
+    stale proximity, pruning old positions."""
+
+    WAKE = False
+
+    def __init__(self, db: str, bus: Bus, monitor: Monitor, every_s: float):
+        super().__init__(db, bus)
+        self.monitor = monitor
+        self.every_s = every_s
+
+    async def run(self) -> None:
+        while True:
+            await self.call(self.monitor.tick)
             await asyncio.sleep(self.every_s)
 
 

@@ -3,7 +3,8 @@ detente's exceptions to HTTP status codes.
 
 Every error body is ``application/problem+json`` with ``type``, ``title``,
 ``status`` and ``detail``; validation errors add ``errors``: a list of
-``{"pointer", "field", "reason"}`` naming each offending field in the request.
+``{"pointer", "field", "reason"}`` naming each offending field in the request (and
+``item``: the report, line or feature, where there is one).
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[dict[str, str]] | None = Field(
-        None, description="validation errors: pointer (RFC 6901), field, reason")
+        None, description="validation errors: pointer (RFC 6901), field, reason, and the "
+                          "item (a report, a line, a feature) where there is one")
 
 
 def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -105,7 +107,8 @@ def detente_problem(exc: DetenteError) -> JSONResponse:
             extra: dict[str, Any] = {}
             if isinstance(exc, InputError) and exc.field:
                 extra["errors"] = [{"pointer": _pointer(exc.field), "field": exc.field,
-                                    "reason": exc.reason}]
+                                    "reason": exc.reason,
+                                    **({"item": exc.item} if exc.item else {})}]
             return problem(status, cls.kind, title, str(exc), **extra)
     raise AssertionError("DetenteError is in the table")  # pragma: no cover
 

@@ -16,7 +16,7 @@ from .app import _Pool, bearer
 router = APIRouter(tags=["events"], responses=problems.documented(401, 403, 422))
 
 
-async def _caller(pool: _Pool, creds: HTTPAuthorizationCredentials | None) -> str:
+async def stream_caller(pool: _Pool, creds: HTTPAuthorizationCredentials | None) -> str:
     """Authenticate without holding a connection for the stream's lifetime."""
     services = await pool.acquire()
     try:
@@ -46,7 +46,7 @@ async def events(request: Request,
     resumes exactly after it. Otherwise: a JSON list of up to ``limit`` events after
     ``after``, to poll. Each event goes only to the party it concerns."""
     pool: _Pool = request.app.state.pool
-    caller = await _caller(pool, creds)
+    caller = await stream_caller(pool, creds)
     start = after
     if start is None and last_event_id:
         if not last_event_id.isdigit() or int(last_event_id) >= 2**63:

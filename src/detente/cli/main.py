@@ -427,6 +427,7 @@ def _register_server_commands() -> None:
     from . import remote_dialogue  # noqa: F401  (adds its commands to remote_app)
     from .dialogue import audit_app, db_app, report, sweep
     from .imports import import_, template
+    from .positions import positions_app
     from .remote import remote_app
     from .server import demo, party_app, serve
 
@@ -434,6 +435,7 @@ def _register_server_commands() -> None:
     app.add_typer(remote_app, name="remote")
     app.add_typer(audit_app, name="audit")
     app.add_typer(db_app, name="db")
+    app.add_typer(positions_app, name="positions")
     app.command("import")(import_)
     app.command()(template)
     app.command()(serve)

@@ -97,6 +97,14 @@ def serve(
     dss_issuer: list[str] = typer.Option([], "--dss-issuer", help="An issuer the tokens "
                                          "must name (repeatable; default: any the keys "
                                          "sign for)."),
+    grace: float = typer.Option(30.0, "--grace", min=0.0, help="Live positions: seconds "
+                                "an activity may stay outside its declared volumes before "
+                                "it is contingent and nearby parties are told."),
+    silence: float = typer.Option(60.0, "--silence", min=0.1, help="Live positions: "
+                                  "seconds without a report after which an active "
+                                  "activity is silent."),
+    retention: float = typer.Option(86_400.0, "--track-retention", min=60.0,
+                                    help="Live positions: seconds positions are kept."),
 ) -> None:
     """Run the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs) and, with
     --dss-key, the ASTM F3548 DSS API under /dss/v1 (see docs/f3548.md).
@@ -117,8 +125,12 @@ def serve(
 
         dss = DssAuth(tuple(k.read_text() for k in dss_key), tuple(dss_audience),
                       tuple(dss_issuer))
+    from ..service.monitor import MonitorSettings
+
+    monitor = MonitorSettings(grace_s=grace, silence_s=silence, retention_s=retention)
     app = create_app(Settings(db=path, parallel=_parallel(),
-                              workers=workers or os.cpu_count() or 1, tile_url=tiles, dss=dss))
+                              workers=workers or os.cpu_count() or 1, tile_url=tiles, dss=dss,
+                              monitor=monitor))
     err.print(f"detente on http://{host}:{port}/ (the web map; API: /v1, docs: /docs)")
     run(app, host, port)
 

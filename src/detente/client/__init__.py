@@ -11,7 +11,7 @@ Errors come back as detente's own exceptions (``NotFound``, ``StaleVersion``,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -253,6 +253,40 @@ class Client:
                     yield orjson.loads("\n".join(data))
                     data = []
 
+    # -- live positions --------------------------------------------------------------
+    def report_positions(self, positions: list[dict[str, Any]]) -> dict[str, Any]:
+        """A batch of position reports (at most 10,000): all stored, or none."""
+        out: dict[str, Any] = self._call("POST", "/positions", json={"positions": positions})
+        return out
+
+    def stream_positions(self, lines: Iterable[bytes]) -> dict[str, Any]:
+        """A feed of NDJSON reports (one per line, ending in a newline), streamed in one
+        chunked request as the iterable yields them."""
+        try:
+            r = self._http.post("/positions/stream", content=lines,
+                                headers={"Content-Type": "application/x-ndjson"},
+                                timeout=httpx.Timeout(30.0, read=None, write=None))
+        except httpx.HTTPError as exc:
+            raise DetenteError(f"cannot reach the detente server: {exc}") from None
+        if r.status_code >= 400:
+            raise _error(r)
+        out: dict[str, Any] = r.json()
+        return out
+
+    def track(self, activity_id: str, *, since: str | None = None, limit: int = 1_000
+              ) -> dict[str, Any]:
+        """One of the caller's activities' last positions and monitoring status."""
+        out: dict[str, Any] = self._call(
+            "GET", f"/activities/{_seg(activity_id)}/track",
+            params={"limit": limit, **({"since": since} if since else {})})
+        return out
+
+    def shared_track(self, link: str, *, limit: int = 1_000) -> dict[str, Any]:
+        """Another party's track through the link an event carried (``/v1/tracks/N``)."""
+        out: dict[str, Any] = self._call("GET", link.removeprefix("/v1"),
+                                         params={"limit": limit})
+        return out
+
     # -- minima and administration ------------------------------------------------
     def minima(self) -> dict[str, Any]:
         out: dict[str, Any] = self._call("GET", "/minima")
@@ -333,7 +367,8 @@ def _error(r: httpx.Response) -> DetenteError:
     if r.status_code in (413, 422) or kind == InputError.kind:
         errors = body.get("errors") or [{}]
         return InputError(str(errors[0].get("reason", detail)),
-                          field=errors[0].get("field") or None)
+                          field=errors[0].get("field") or None,
+                          item=errors[0].get("item") or None)
     cls = _BY_KIND.get(kind)
     if cls is not None and cls is not DetenteError:
         return cls(detail)

@@ -28,6 +28,10 @@ EVENT_TYPES = (
     "conflict.opened", "conflict.changed", "conflict.resolved", "conflict.acknowledged",
     "conflict.accepted", "conflict.escalated", "conflict.expired", "message.created",
     "incident.reported", "incident.updated", "zone.entered", "zone.override",
+    # live positions (see :mod:`.monitor`)
+    "activity.nonconforming", "activity.contingent", "activity.conforming",
+    "activity.silent", "activity.reporting", "zone.crossed", "zone.exited",
+    "proximity.started", "proximity.ended",
 )
 SIGNATURE_HEADER = "Detente-Signature"
 SECRET_PREFIX = "whsec_"

@@ -18,6 +18,7 @@ from ..core.minima import Minima, Separation
 from ..core.volumes import VolumeSet
 from .dialogue_contract import DialogueStore, Side
 from .dss_contract import DssStore
+from .track_contract import TrackStore
 
 
 @dataclass
@@ -86,7 +87,7 @@ class ConflictUpsert:
     moved: bool = False  # one of its activities' volumes changed: the conflict changed
 
 
-class Store(DialogueStore, DssStore, Protocol):
+class Store(DialogueStore, DssStore, TrackStore, Protocol):
     def close(self) -> None: ...
 
     def initialise(self, minima: Minima) -> None:
@@ -119,6 +120,13 @@ class Store(DialogueStore, DssStore, Protocol):
                        *, zone: bool, now: str) -> None: ...
 
     def set_state(self, owner_id: int, state: str, now: str) -> None: ...
+
+    def change_counts(self) -> tuple[int, int]:
+        """(plans, zones): numbers that change whenever a plan is replaced, cancelled or
+        ended, and whenever any zone changes."""
+        ...
+
+    def owner_rows(self, owner_ids: Sequence[int]) -> dict[int, ActivityRow]: ...
 
     def insert_volumes(self, owner_ids: np.ndarray, vols: VolumeSet, *, zone: bool
                        ) -> np.ndarray: ...

@@ -38,6 +38,8 @@ from ..errors import DetenteError, InputError
 from .contract import StoredVolumes
 from .dss_contract import DssSubscription
 from .sql_store import VOL_COLS, VOLUME_COLUMNS, SQLStore
+from .sql_tracks import POSITION_COLUMNS
+from .track_contract import PositionRow
 
 WRITE_LOCK = 0x64657465  # advisory lock keys ("dete", "mign")
 MIGRATE_LOCK = 0x6D69676E
@@ -139,7 +141,7 @@ def migrations() -> list[tuple[str, str]]:
     folder = resources.files("detente.store").joinpath("migrations/postgis")
     files = sorted(f.name for f in folder.iterdir() if f.name.endswith(".sql"))
     out = [(name.removesuffix(".sql"), folder.joinpath(name).read_text()) for name in files]
-    # The F3548 tables are one script for both backends (SQLite: schema version 5).
+    # The F3548 tables are one script for both backends (the embedded store's version 5).
     out.append(("0002_dss", resources.files("detente.store").joinpath("dss.sql").read_text()))
     return sorted(out)
 
@@ -264,6 +266,14 @@ class PostGISStore(SQLStore):
                 f"COPY volumes ({VOLUME_COLUMNS}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+
+    def _insert_positions(self, first_id: int, rows: Sequence[PositionRow]) -> None:
+        """COPY: positions arrive by the tens of thousands a second (NaN as NULL)."""
+        with self.conn.get().cursor().copy(
+                f"COPY positions (id, {POSITION_COLUMNS}) FROM STDIN") as copy:
+            for k, row in enumerate(rows):
+                copy.write_row((first_id + k, *row[:8], *(None if v != v else v
+                                                           for v in row[8:10]), row[10]))
 
     def candidates(self, query: VolumeSet, widen: Separation, *, zone: bool
                    ) -> tuple[StoredVolumes, np.ndarray, np.ndarray]:

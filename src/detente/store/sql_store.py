@@ -17,6 +17,7 @@ from ..errors import AlreadyExists
 from .contract import ActivityRow, ConflictRow, ConflictUpsert, PartyRow, StoredVolumes
 from .sql_dialogue import LIVE, SQLDialogue
 from .sql_dss import SQLDss
+from .sql_tracks import SQLTracks
 
 VOLUME_COLUMNS = ("id, owner_id, is_zone, feature_id, kind, geom, radius, alt_lo, alt_hi, "
                   "t0, t1, minx, miny, maxx, maxy")
@@ -25,11 +26,21 @@ VOL_COLS = "v.id, v.owner_id, v.feature_id, v.kind, v.geom, v.radius, v.alt_lo, 
            "o.applies_to"
 
 
+# Counters of changes that caches compare (the live-position monitor's): any change to
+# a zone bumps 'zones_version'; a replaced, cancelled or ended plan bumps
+# 'plans_version'. (SQLite needs the WHERE to read ON CONFLICT as an upsert after a
+# SELECT.)
+def _bump(key: str, where: str = "1 = 1") -> str:
+    return (f"INSERT INTO meta (key, value) SELECT '{key}', '1' WHERE {where} "
+            "ON CONFLICT (key) DO UPDATE SET value = "
+            "CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)")
+
+
 def _json_list(values: Sequence[str] | None) -> str | None:
     return orjson.dumps(list(values)).decode() if values is not None else None
 
 
-class SQLStore(SQLDialogue, SQLDss):
+class SQLStore(SQLDialogue, SQLDss, SQLTracks):
     """What both stores share. Subclasses set ``conn`` and ``TEMP`` (the schema of
     temporary tables) and implement the methods below that raise."""
 
@@ -171,6 +182,22 @@ class SQLStore(SQLDialogue, SQLDss):
     def set_state(self, owner_id: int, state: str, now: str) -> None:
         self.conn.execute("UPDATE owners SET state=?, version = version + 1, updated_at=? "
                           "WHERE id=?", (state, now, owner_id))
+        self.conn.execute(_bump("plans_version"))
+        self.conn.execute(_bump("zones_version", "EXISTS (SELECT 1 FROM owners WHERE id = ? "
+                                "AND is_zone = 1)"), (owner_id,))
+
+    def change_counts(self) -> tuple[int, int]:
+        """Two numbers: the first changes whenever a plan is replaced, cancelled or
+        ended, the second whenever any zone changes (caches compare them)."""
+        rows = dict(self.conn.execute("SELECT key, value FROM meta WHERE key IN "
+                                      "('plans_version', 'zones_version')").fetchall())
+        return int(rows.get("plans_version", 0)), int(rows.get("zones_version", 0))
+
+    def owner_rows(self, owner_ids: Sequence[int]) -> dict[int, ActivityRow]:
+        tmp = self._temp_ids("owner_ids", owner_ids)
+        rows = self.conn.execute(self._owner_sql(False) + f" JOIN {tmp} k ON k.id = o.id"
+                                 ).fetchall()
+        return {int(r[0]): self._owner_row(r) for r in rows}
 
     def replace_owners(self, rows: Sequence[tuple[int, str | None, str | None,
                                                   Sequence[str] | None]],
@@ -190,6 +217,7 @@ class SQLStore(SQLDialogue, SQLDss):
             "state = CASE state WHEN 'cancelled' THEN 'planned' ELSE state END, "
             "updated_at=? WHERE id=?",
             [(k, r, _json_list(a), now, i) for i, k, r, a in rows])
+        self.conn.execute(_bump("zones_version" if zone else "plans_version"))
 
     # -- volumes ---------------------------------------------------------------
     def insert_volumes(self, owner_ids: np.ndarray, vols: VolumeSet, *, zone: bool
@@ -197,6 +225,8 @@ class SQLStore(SQLDialogue, SQLDss):
         n = len(vols)
         if n == 0:
             return np.empty(0, dtype=np.int64)
+        if zone:
+            self.conn.execute(_bump("zones_version"))
         row = self.conn.execute("SELECT coalesce(max(id), 0) FROM volumes").fetchone()
         ids = np.arange(row[0] + 1, row[0] + 1 + n, dtype=np.int64)
         wkb = shapely.to_wkb(vols.geom)

@@ -30,7 +30,7 @@ from .dss_contract import DssSubscription
 from .sql_store import VOL_COLS, SQLStore
 from .sqlite_writer import connect, release_writer, writer_for
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 KM_PER_DEG = 111.32
 ALT_UNIT_M = 100.0
 T_EPOCH_NS = 1_577_836_800 * 10**9  # 2020-01-01T00:00:00Z
@@ -197,7 +197,7 @@ class SQLiteStore(SQLStore):
                 f"{self.path} was made by another version of detente (schema "
                 f"{row[0] if row else '?'}, this one reads {SCHEMA_VERSION}): "
                 + (f"run 'detente db upgrade --db {self.path}' to upgrade it" if row and
-                   int(row[0]) in (2, 3, 4) else "export it with that version and submit the "
+                   int(row[0]) in (2, 3, 4, 5) else "export it with that version and submit the "
                    "export to a new database"))
         self._checked = True
 
