@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from detente.api import Settings
@@ -277,3 +278,50 @@ def test_restart_keeps_status_and_shares(new_db, tmp_path: Path) -> None:
         assert [e["type"] for e in events(a, ("zone.crossed",))] == ["zone.crossed"]
         # The track goes on from before the restart.
         assert [p["lon"] for p in a.track("heli-1")["positions"]] == [13.40, 13.30]
+
+
+def test_contingent_by_the_clock_then_moving_near_another_party_tells_it(new_db) -> None:
+    """In process, with a clock of our own: the grace period ends between reports (the
+    clock makes it contingent where no one is near); the next reports come within
+    the minima of B's convoy, and B is told then."""
+    from detente.core.tracking import Fixes
+    from detente.service.deconfliction import Deconfliction
+    from detente.service.monitor import Monitor
+    from detente.store import open_store
+
+    db = new_db()
+    make_db(db)
+    st = open_store(db)
+    t0 = time.time()
+    clock = [t0]
+    monitor = Monitor(MonitorSettings(grace_s=5.0), clock=lambda: clock[0])
+    from detente.core.scenario import read_scenario
+
+    def submit(party: str, body: dict[str, Any]) -> None:
+        v = body["volumes"][0]
+        Deconfliction(st).submit(read_scenario({"type": "FeatureCollection", "features": [{
+            "type": "Feature", "id": body["id"], "geometry": v["geometry"], "properties": {
+                "party": party, "activity": body["id"], "kind": body["kind"],
+                **{k: v[k] for k in ("alt_lower_m", "alt_upper_m", "time_start",
+                                     "time_end")}}}]}))
+
+    submit("A", plan("patrol-1", 13.10, 11.80))
+    submit("B", plan("convoy-1", 13.25, 11.80))
+
+    def report(x: float, at: float) -> None:
+        n = 1
+        f = Fixes(np.array([int(at * 1e9)]), np.array([x]), np.array([11.80]),
+                  np.full(n, 500.0), np.zeros(n), np.zeros(n), np.full(n, np.nan),
+                  np.full(n, np.nan))
+        monitor.ingest(st, "A", ["patrol-1"], f)
+
+    report(13.10, t0)
+    report(13.17, t0 + 1)  # out: nonconforming, 3.3 km from B's box
+    clock[0] = t0 + 7
+    monitor.tick(st)  # the grace period is over: contingent, no one near
+    report(13.197, t0 + 8)  # 300 m from B's box (minimum 500 m)
+    b_events = [e.type for e in st.events_after("B", 0, 100)]
+    a_events = [e.type for e in st.events_after("A", 0, 100)]
+    assert a_events == ["activity.nonconforming", "activity.contingent"]
+    assert b_events == ["activity.contingent"]
+    st.close()

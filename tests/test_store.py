@@ -16,6 +16,7 @@ from detente.core.scenario import read_scenario
 from detente.formats.geojson import export_scenario
 from detente.service import Deconfliction
 from detente.store import open_store
+from detente.store.track_contract import TrackingRow
 
 from .conftest import collection, feature, square
 from .test_property_detection import scenarios
@@ -211,3 +212,33 @@ def test_nul_characters_are_bad_input_on_postgis_and_change_nothing(new_db, back
     else:
         svc.submit(scen)
         assert [o.ext_id for o in svc.store.list_owners(party="A", zone=False)] == ["a\u0000b"]
+
+
+def test_positions_chain_prune_and_heads(new_db) -> None:
+    """Reports are appended with a pointer to their activity's previous one: a track is
+    walked back from its head, stops at ``since`` and at pruned reports; saved heads
+    and the reports after them bring the heads back."""
+    svc = service(new_db)
+    st = svc.store
+    with st.write():
+        st.conn.execute("INSERT INTO owners (id, is_zone, party, ext_id, created_at, "
+                        "updated_at) VALUES (7, 0, 'A', 'a', 'x', 'x')")
+        st.set_tracking([TrackingRow(7, "conforming", 0)], "x")
+        first = st.next_position_id()
+        nan = float("nan")
+        rows = [(7, 0, 10, 1.0, 2.0, 3.0, 0.0, 0.0, nan, nan, 100.0),
+                (8, 0, 11, 5.0, 5.0, 5.0, 0.0, 0.0, nan, nan, 101.0),
+                (7, first, 12, 1.5, 2.0, 3.0, 1.0, 2.0, 4.0, 90.0, 102.0),
+                (7, first + 2, 13, 1.6, 2.0, 3.0, 1.0, 2.0, nan, nan, 103.0)]
+        st.add_positions(first, rows)
+        st.set_heads([(7, first + 3)], first + 2)
+    track = st.track(first + 3, 0, 10)
+    assert [r[2] for r in track] == [10, 12, 13] and track[1][8:10] == (4.0, 90.0)
+    assert [r[2] for r in st.track(first + 3, 12, 10)] == [12, 13]
+    assert [r[2] for r in st.track(first + 3, 0, 2)] == [12, 13]
+    saved, after = st.heads()
+    assert saved == {7: first + 3} and after == [(first + 3, 7)]
+    with st.write():
+        assert st.prune_positions(101.5) == 2
+    assert [r[2] for r in st.track(first + 3, 0, 10)] == [12, 13]
+    assert st.track(0, 0, 10) == []

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
@@ -248,7 +248,8 @@ def activity_track(activity_id: str, since: str | None = Query(None, description
 
 
 @router.get("/tracks/{track_id}", summary="Another party's track, while shared")
-def read_shared_track(track_id: int, since: str | None = Query(None),
+def read_shared_track(track_id: int = Path(ge=1, le=2**63 - 1),
+                      since: str | None = Query(None),
                       limit: int = Query(1_000, ge=1, le=10_000),
                       caller: str = Depends(party), services: Services = Depends(get_services),
                       monitor: Monitor = Depends(monitor_of)) -> dict[str, Any]:

@@ -87,6 +87,7 @@ class _Activity:
     since: int = 0  # ns: when it entered that status
     zones: set[int] = field(default_factory=set)  # zones it is inside (owner ids)
     told: set[str] = field(default_factory=set)  # parties told it is contingent
+    checked: int = 0  # ns: when the parties near it were last looked for
 
 
 @dataclass
@@ -463,6 +464,11 @@ class Monitor:
         elif (not inside and a.status == NONCONFORMING
               and t - a.since >= self.settings.grace_s * NS_PER_S):
             self._contingent(st, a, t, self._fix(f, k), batch)
+        elif not inside and a.status == CONTINGENT and t - a.checked >= NS_PER_S:
+            told = self._tell_near(st, a, t, self._fix(f, k), batch)
+            if told:
+                batch.audit.append(("activity.contingent", _subject(a.owner),
+                                    {"time": format_instant(t), "told": told}))
 
     def _why_out(self, a: _Activity, f: Fixes, k: int) -> str:
         t = int(f.t[k])
@@ -495,7 +501,18 @@ class Monitor:
         batch.tell(a.owner.party, "activity.contingent", {
             "activity": a.owner.ext_id, "position": position,
             "nonconforming_since": format_instant(a.since)})
-        near = self._near_plans(st, a, t, position)
+        near = self._tell_near(st, a, t, position, batch)
+        batch.audit.append(("activity.contingent", _subject(a.owner),
+                            {"time": format_instant(t), "told": sorted(near)}))
+
+    def _tell_near(self, st: Store, a: _Activity, t: int, position: dict[str, Any],
+                   batch: _Batch) -> list[str]:
+        """Tell the parties with an activity within the minima of a contingent one's
+        position that have not been told yet (it moves: checked again at most once a
+        second of its reports' time); returns them."""
+        a.checked = t
+        near = {p: mine for p, mine in self._near_plans(st, a, t, position).items()
+                if p not in a.told}
         for p, mine in sorted(near.items()):
             a.told.add(p)
             key = self._share(batch, a.owner.id, p, "contingent", "contingent", a.since)
@@ -503,8 +520,7 @@ class Monitor:
                 "activity": sorted(mine), "counterpart": {
                     "party": a.owner.party, "kind": a.owner.kind, "position": position},
                 "nonconforming_since": format_instant(a.since)}, key)
-        batch.audit.append(("activity.contingent", _subject(a.owner),
-                            {"time": format_instant(t), "told": sorted(near)}))
+        return sorted(near)
 
     def _near_plans(self, st: Store, a: _Activity, t: int, p: dict[str, Any]
                     ) -> dict[str, set[str]]:
