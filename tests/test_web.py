@@ -148,3 +148,36 @@ def test_draw_conflict_acknowledge_and_talk_live(browser, site) -> None:
     a.get_by_role("button", name="Sign out").click()
     a.get_by_label("Your party's API token").wait_for()
     assert a.evaluate("() => sessionStorage.length") == 0
+
+
+def test_live_positions_on_the_map(browser, site) -> None:
+    """A's patrol reports positions, the last one inside B's red line: A's map shows its
+    patrol (nonconforming, orange); B's shows it too while it is in B's red line, and
+    not once it has left."""
+    from .test_positions import fix, now_ns, plan
+
+    a_api = Client(site["url"], site["tokens"]["A"])
+    b_api = Client(site["url"], site["tokens"]["B"])
+    b_api.create_zone({"id": "no-go", "restriction": "notify", "volumes": plan(
+        "z", 13.40, 11.80, half=0.02)["volumes"]})
+    a_api.create_activity(plan("patrol-9", 13.30, 11.80))
+    t = now_ns() - 5 * 10**9
+    a_api.report_positions([fix("patrol-9", 13.30, 11.80, t),
+                            fix("patrol-9", 13.40, 11.80, t + 10**9)])
+    pages = {}
+    for who in ("A", "B"):
+        pages[who] = browser.new_page()
+        sign_in(pages[who], site, who)
+    live = "() => window.detente.map.live.map(f => [f.properties.role, f.properties.status])"
+    pages["A"].wait_for_function("() => (window.detente.map.live || []).length === 1")
+    assert pages["A"].evaluate(live) == [["own-position", "nonconforming"]]
+    pages["B"].wait_for_function("() => (window.detente.map.live || []).length === 1")
+    assert pages["B"].evaluate(live) == [["counterpart-position", None]]
+    assert pages["B"].evaluate("() => window.detente.map.layers.live.getLayers().length") == 1
+    pages["B"].screenshot(path=str(ARTIFACTS / "web-b-live-crossing.png"))
+    a_api.report_positions([fix("patrol-9", 13.30, 11.80, t + 2 * 10**9)])  # out of it
+    pages["B"].wait_for_function("() => window.detente.map.live.length === 0")
+    pages["A"].wait_for_function(
+        "() => window.detente.map.live[0].properties.status === 'conforming'")
+    a_api.close()
+    b_api.close()

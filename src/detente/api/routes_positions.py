@@ -234,6 +234,17 @@ def _as_line(exc: InputError, first_line: int, accepted: int) -> InputError:
                       item=f"line {line}" if line else exc.item, field=field)
 
 
+@router.get("/positions/latest", summary="Live positions the caller may see, as GeoJSON")
+def latest_positions(caller: str = Depends(party), services: Services = Depends(get_services),
+                     monitor: Monitor = Depends(monitor_of)) -> dict[str, Any]:
+    """The last position of each of the caller's reporting activities (``role``
+    ``own-position``, with its ``status``), and of each other party's activity whose
+    track is shared with the caller now (``counterpart-position``, with the
+    ``reason`` and the ``track`` link): what the web map's live layer shows."""
+    return {"type": "FeatureCollection",
+            "features": monitor.latest(services.store, caller)}
+
+
 @router.get("/activities/{activity_id:path}/track", summary="An activity's track")
 def activity_track(activity_id: str, since: str | None = Query(None, description=(
                        "RFC 3339: positions at or after this instant")),

@@ -305,6 +305,37 @@ class Monitor:
                     "silent": bool(self.silent[s]), "inside_zones": len(a.zones),
                     "last_report": format_instant(int(self.t[s])) if self.heard[s] else None}
 
+    def latest(self, st: Store, party: str) -> list[dict[str, Any]]:
+        """What a party may see live, as GeoJSON points: the last position of each of
+        its tracked activities, and of each other party's activity whose track is
+        shared with it now (with the reason and the track's link)."""
+        with self.lock:
+            self._load(st)
+            out = []
+            n = len(self.acts)
+            mine = (self.party[:n] == party) & (self.heard[:n] > 0)
+            for k in np.flatnonzero(mine).tolist():
+                a = self.acts[k]
+                out.append(self._point(k, {
+                    "role": "own-position", "activity": a.owner.ext_id,
+                    "status": a.status, "silent": bool(self.silent[k])}))
+            for share in self.shares.values():
+                slot = self.slot.get(share.owner_id)
+                if share.party != party or slot is None or not share.id:
+                    continue
+                owner = self.acts[slot].owner
+                out.append(self._point(slot, {
+                    "role": "counterpart-position", "party": owner.party,
+                    "kind": owner.kind, "reason": share.reason,
+                    "track": f"/v1/tracks/{share.id}"}))
+            return out
+
+    def _point(self, slot: int, props: dict[str, Any]) -> dict[str, Any]:
+        p = self._position(slot)
+        return {"type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [p.pop("lon"), p.pop("lat")]},
+                "properties": {**props, **p}}
+
     # -- ingest -------------------------------------------------------------------
     def ingest(self, st: Store, party: str, activity: Sequence[str], f: Fixes
                ) -> IngestResult:

@@ -15,6 +15,7 @@ let conflicts = [];
 let airspace = [];
 let openConflict = null;
 let refreshTimer = null;
+const LIVE_EVERY_MS = 2000; // how often the live positions are fetched
 
 // -- signing in and out -------------------------------------------------------------
 $("signin-form").addEventListener("submit", async (e) => {
@@ -50,6 +51,7 @@ async function signIn(token) {
   window.detente = { map }; // for the browser's console (and the browser test)
   await refresh();
   stopStream = api.stream(null, onEvent, (up) => { $("live").hidden = !up; });
+  setInterval(refreshLive, LIVE_EVERY_MS); // (until sign-out, which reloads the page)
 }
 
 // -- keeping up to date ---------------------------------------------------------------
@@ -57,6 +59,15 @@ function onEvent(event) {
   // Replayed and live events alike: refresh once a burst has passed.
   clearTimeout(refreshTimer);
   refreshTimer = setTimeout(refresh, 200);
+}
+
+// Live positions change by the second: fetched on their own, often, and cheaply.
+async function refreshLive() {
+  try {
+    map.showLive((await api.get("/positions/latest")).features);
+  } catch (e) {
+    // (the stream's indicator already says when the server is away)
+  }
 }
 
 async function refresh() {
@@ -71,6 +82,7 @@ async function refresh() {
       time_start: i.occurred_at, time_end: i.occurred_at },
   }));
   map.show([...airspace, ...incidentFeatures]);
+  await refreshLive();
   updateTimeRange();
   conflicts = list.sort(urgency);
   renderInbox();
@@ -244,7 +256,7 @@ function applyFilters() {
 for (const id of ["time", "all-times", "alt-min", "alt-max"]) {
   $(id).addEventListener("input", () => map && applyFilters());
 }
-for (const name of ["own", "zones", "counterparts", "incidents"]) {
+for (const name of ["own", "zones", "counterparts", "incidents", "live"]) {
   $(`layer-${name}`).addEventListener("change", (e) => map.setLayerVisible(name, e.target.checked));
 }
 

@@ -9,6 +9,13 @@ const STYLES = {
   counterpart: { color: "#c25e00", weight: 2, fillOpacity: 0.25 },
   incident: { color: "#000000", weight: 2, fillOpacity: 0.6 },
 };
+// Live positions: mine by conformance status, others' (shared while an event lasts).
+const LIVE_STYLES = {
+  conforming: { color: "#1f5fbf", fillColor: "#1f5fbf", fillOpacity: 0.9, weight: 2 },
+  nonconforming: { color: "#e08a00", fillColor: "#e08a00", fillOpacity: 0.9, weight: 3 },
+  contingent: { color: "#b3261e", fillColor: "#b3261e", fillOpacity: 0.9, weight: 3 },
+  counterpart: { color: "#5a2d00", fillColor: "#c25e00", fillOpacity: 0.9, weight: 3 },
+};
 const LAYER_OF = {
   "own-activity": "own", "own-zone": "own", zone: "zones", counterpart: "counterparts",
   incident: "incidents",
@@ -25,7 +32,7 @@ export class AirspaceMap {
       this.drawGraticule();
     }
     this.layers = {};
-    for (const name of ["own", "zones", "counterparts", "incidents"]) {
+    for (const name of ["own", "zones", "counterparts", "incidents", "live"]) {
       this.layers[name] = L.layerGroup().addTo(this.map);
     }
     this.highlight = L.layerGroup().addTo(this.map);
@@ -88,13 +95,29 @@ export class AirspaceMap {
   }
 
   render() {
-    for (const layer of Object.values(this.layers)) layer.clearLayers();
+    for (const [name, layer] of Object.entries(this.layers)) {
+      if (name !== "live") layer.clearLayers(); // (live positions have their own refresh)
+    }
     for (const f of this.features) {
       const p = f.properties;
       if (!this.visible(p)) continue;
       const s = this.shape(f, STYLES[p.role] || STYLES.zone);
       s.bindTooltip(label(p));
       s.addTo(this.layers[LAYER_OF[p.role] || "zones"]);
+    }
+  }
+
+  // Live positions (GeoJSON points from /v1/positions/latest): drawn as they are, whatever
+  // the time and altitude filters (they are now).
+  showLive(features) {
+    this.layers.live.clearLayers();
+    this.live = features;
+    for (const f of features) {
+      const p = f.properties;
+      const [lon, lat] = f.geometry.coordinates;
+      const style = p.role === "own-position" ? LIVE_STYLES[p.status] : LIVE_STYLES.counterpart;
+      L.circleMarker([lat, lon], { radius: 7, ...style }).bindTooltip(liveLabel(p))
+        .addTo(this.layers.live);
     }
   }
 
@@ -146,6 +169,16 @@ function extent(f) {
     return L.latLng(lat, lon).toBounds(2 * (f.properties.radius_m || 1));
   }
   return L.geoJSON(f.geometry).getBounds();
+}
+
+function liveLabel(p) {
+  const what = p.role === "own-position"
+    ? `${p.activity}: ${p.status}${p.silent ? ", silent" : ""}`
+    : `${p.party}'s ${p.kind || "activity"} (${{
+      zone: "in your red line", proximity: "close to yours", contingent: "off its plan near yours",
+    }[p.reason] || p.reason})`;
+  const speed = p.speed_mps !== undefined ? `, ${p.speed_mps} m/s, ${p.heading_deg}°` : "";
+  return `${what}, ${p.alt_m} m${speed}, at ${p.time}`;
 }
 
 function label(p) {
