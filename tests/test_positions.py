@@ -325,3 +325,18 @@ def test_contingent_by_the_clock_then_moving_near_another_party_tells_it(new_db)
     assert a_events == ["activity.nonconforming", "activity.contingent"]
     assert b_events == ["activity.contingent"]
     st.close()
+
+
+def test_a_red_line_that_does_not_apply_to_the_reporter_says_nothing(world) -> None:
+    """B's zone names C only: A flying through it is no crossing (a false alarm would
+    teach people to ignore them), and B sees nothing of A."""
+    a, b = world["api"]["A"], world["api"]["B"]
+    b.create_zone({"id": "c-only", "restriction": "notify", "applies_to": ["C"],
+                   "volumes": plan("z", 13.40, 11.80, half=0.02)["volumes"]})
+    a.create_activity(plan("heli-2", 13.40, 11.80))
+    a.report_positions([fix("heli-2", 13.40, 11.80)])
+    assert a.track("heli-2")["monitoring"]["status"] == "conforming"
+    assert kinds(a) == [] and kinds(b) == []
+    r = httpx.get(world["url"] + "/v1/positions/latest",
+                  headers={"Authorization": f"Bearer {world['tokens']['B']}"})
+    assert r.json()["features"] == []

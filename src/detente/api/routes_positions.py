@@ -80,7 +80,7 @@ _PATH = re.compile(r"\$\.positions\[(\d+)\](?:\.(\w+))?")
 _WHERE = re.compile(r"\s*-\s*at\s*`([^`]*)`\s*$")
 
 
-def _decode_error(exc: msgspec.DecodeError, prefix: str = "positions") -> InputError:
+def _decode_error(exc: msgspec.DecodeError) -> InputError:
     """msgspec's message (``Expected `float`, got `str` - at `$.positions[3].lat```) as
     an error naming the report and field."""
     text = str(exc)
@@ -88,7 +88,7 @@ def _decode_error(exc: msgspec.DecodeError, prefix: str = "positions") -> InputE
     reason = _WHERE.sub("", text) if where else text
     m = _PATH.fullmatch(where.group(1)) if where else None
     if m is None:
-        return InputError(reason, item="positions", field=prefix if where else None)
+        return InputError(reason, item="positions", field="positions" if where else None)
     k, name = int(m.group(1)), m.group(2)
     missing = re.search(r"missing required field `(\w+)`", reason)
     name = name or (missing.group(1) if missing else None)
@@ -96,7 +96,7 @@ def _decode_error(exc: msgspec.DecodeError, prefix: str = "positions") -> InputE
                       field=f"positions[{k}].{name}" if name else f"positions[{k}]")
 
 
-def columns(reports: list[ReportIn], base: int = 0) -> tuple[list[str], Fixes]:
+def columns(reports: list[ReportIn]) -> tuple[list[str], Fixes]:
     """Reports as columns; times parsed once per distinct text."""
     n = len(reports)
     times: dict[str, int] = {}
@@ -107,8 +107,8 @@ def columns(reports: list[ReportIn], base: int = 0) -> tuple[list[str], Fixes]:
             try:
                 ns = times[r.time] = parse_instant(r.time)
             except InstantError as exc:
-                raise InputError(str(exc), item=f"position {base + k}",
-                                 field=f"positions[{base + k}].time") from None
+                raise InputError(str(exc), item=f"position {k}",
+                                 field=f"positions[{k}].time") from None
         t[k] = ns
     nan = float("nan")
     return [r.activity for r in reports], Fixes(

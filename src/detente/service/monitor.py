@@ -34,7 +34,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,81 +58,28 @@ from ..core.volumes import VolumeSet
 from ..errors import InputError
 from ..store.contract import ActivityRow, Store
 from ..store.track_contract import TrackingRow
-from .deconfliction import Deconfliction, utc_now
-from .journal import SYSTEM, Bus, Journal, transaction
+from .deconfliction import Deconfliction
+from .journal import SYSTEM, Bus
+from .monitor_batches import (
+    CONFORMING,
+    CONTINGENT,
+    NONCONFORMING,
+    Batch,
+    BatchWriter,
+    IngestResult,
+    MonitorSettings,
+    Share,
+    Tracked,
+    ranges,
+    subject,
+)
 
-CONFORMING, NONCONFORMING, CONTINGENT = "conforming", "nonconforming", "contingent"
+__all__ = ["IngestResult", "Monitor", "MonitorSettings"]
+
 NEVER = -(2**62)  # the time of a position never reported
 
 
-@dataclass(frozen=True)
-class MonitorSettings:
-    grace_s: float = 30.0  # nonconforming this long -> contingent
-    silence_s: float = 60.0  # no report this long from an active activity -> silent
-    stale_s: float = 10.0  # a position older than this is not live (no proximity)
-    retention_s: float = 86_400.0  # positions are kept this long
-    max_future_s: float = 30.0  # reports stamped later than now + this are refused
-    max_batch: int = 10_000
-
-
-@dataclass
-class _Activity:
-    """What the monitor knows of one tracked activity."""
-
-    owner: ActivityRow
-    t_first: int  # its time window: the earliest start, latest end (ns)
-    t_last: int
-    status: str = CONFORMING
-    since: int = 0  # ns: when it entered that status
-    zones: set[int] = field(default_factory=set)  # zones it is inside (owner ids)
-    told: set[str] = field(default_factory=set)  # parties told it is contingent
-    checked: int = 0  # ns: when the parties near it were last looked for
-
-
-@dataclass
-class IngestResult:
-    accepted: int
-    events: int
-
-
-def _subject(row: ActivityRow) -> str:
-    return f"{'zone' if row.is_zone else 'activity'}/{row.party}/{row.ext_id}"
-
-
-@dataclass
-class _Share:
-    """A share as the monitor tracks it: open from the batch that decides so (its id
-    comes when that batch is written) until a later batch closes it."""
-
-    owner_id: int
-    party: str
-    reason: str
-    subject: str
-    since: int
-    id: int = 0
-
-
-class _Batch:
-    """The outcome of one batch, written in one transaction: tracking rows, shares to
-    open and close, audit entries and events (whose bodies may name a share's track)."""
-
-    def __init__(self) -> None:
-        self.tracking: list[TrackingRow] = []
-        self.open: list[_Share] = []
-        self.close: list[_Share] = []
-        self.audit: list[tuple[str, str, dict[str, Any]]] = []
-        self.events: list[tuple[str, str, dict[str, Any], _Share | None]] = []
-
-    def tell(self, party: str, type_: str, body: dict[str, Any],
-             share: _Share | None = None) -> None:
-        """An event; ``share``: the share whose track link goes in its counterpart."""
-        self.events.append((party, type_, body, share))
-
-    def __bool__(self) -> bool:
-        return bool(self.tracking or self.open or self.close or self.audit or self.events)
-
-
-class Monitor:
+class Monitor(BatchWriter):
     """Live-position monitoring for one process (see the module's docstring)."""
 
     def __init__(self, settings: MonitorSettings | None = None,
@@ -142,9 +88,7 @@ class Monitor:
         self.clock = clock
         self.bus = bus
         self.lock = threading.RLock()
-        # Batches are worked out one at a time (under ``lock``) and then written in
-        # the same order, each by its own thread: a batch's commit (an fsync) overlaps
-        # the next one's checks, and the writer may commit several in one group.
+        # Batches are written in the order they were worked out (see monitor_batches).
         self.turn = threading.Condition()
         self.tickets = 0  # batches worked out
         self.written = 0  # batches written (or failed)
@@ -153,7 +97,7 @@ class Monitor:
     def _forget(self) -> None:
         """(Re)start from nothing: the state is rebuilt from the store on first use."""
         self.loaded = False
-        self.acts: list[_Activity] = []
+        self.acts: list[Tracked] = []
         self.slot: dict[int, int] = {}  # owner id -> slot
         # Per slot, as columns: its last position and velocity, its party and kind,
         # where its volumes are in ``vols``.
@@ -178,9 +122,10 @@ class Monitor:
         self.zone_owner = np.empty(0, dtype=np.int64)
         self.zone_rows: dict[int, ActivityRow] = {}
         self.zone_tree: shapely.STRtree | None = None
+        self.applies: dict[str, np.ndarray] = {}  # party -> which zone volumes apply
         self.minima: Minima | None = None
         self.pairs: set[tuple[int, int]] = set()  # slots in proximity (lower first)
-        self.shares: dict[tuple[int, str, str, str], _Share] = {}  # open ones, by key
+        self.shares: dict[tuple[int, str, str, str], Share] = {}  # open ones, by key
         self.expected: dict[int, float] = {}  # active, never heard: owner id -> since
         self.last_prune = 0.0
 
@@ -207,7 +152,7 @@ class Monitor:
                 self.heard[s] = now
         for sh in st.open_share_rows():
             key = (sh.owner_id, sh.party, sh.reason, sh.subject)
-            self.shares[key] = _Share(*key, sh.since, sh.id)
+            self.shares[key] = Share(*key, sh.since, sh.id)
             s = self.slot.get(sh.owner_id)
             if s is None:
                 continue
@@ -261,7 +206,7 @@ class Monitor:
                 if s is None:
                     s = len(self.acts)
                     self._grow(s + 1)
-                    self.acts.append(_Activity(r, t_first, t_last))
+                    self.acts.append(Tracked(r, t_first, t_last))
                     self.slot[r.id] = s
                 else:
                     act = self.acts[s]
@@ -278,7 +223,7 @@ class Monitor:
         """Drop the volumes of replaced versions from the column set."""
         n = len(self.acts)
         counts = self.vol_count[:n]
-        keep = _ranges(self.vol_start[:n], counts)
+        keep = ranges(self.vol_start[:n], counts)
         self.vols = self.vols.take(keep)
         self.vol_start[:n] = np.cumsum(counts) - counts
         self.vols_live = len(self.vols)
@@ -292,6 +237,7 @@ class Monitor:
         self.zone_owner = stored.owner_id
         self.zone_rows = st.owner_rows(sorted(set(stored.owner_id.tolist())))
         self.zone_tree = zone_tree(self.zones) if len(self.zones) else None
+        self.applies = {}
         self.zones_version = version
 
     def status(self, owner_id: int) -> dict[str, Any] | None:
@@ -362,7 +308,7 @@ class Monitor:
             s = np.fromiter((slot_of[e] for e in activity), dtype=np.intp, count=n)
             order = np.lexsort((f.t, s))
             s, f = s[order], f.take(order)
-            batch = _Batch()
+            batch = Batch()
             batch.tracking += [TrackingRow(r.id, CONFORMING, int(f.t[s == self.slot[r.id]][0]))
                                for r in new]
             self._refresh_zones(st)
@@ -402,7 +348,7 @@ class Monitor:
         known.update(zip(first_at, self._track(st, rows), strict=True))
         return new
 
-    def _hear(self, s: np.ndarray, f: Fixes, now: float, batch: _Batch) -> np.ndarray:
+    def _hear(self, s: np.ndarray, f: Fixes, now: float, batch: Batch) -> np.ndarray:
         """Take each activity's newest report as its last position (reports older than
         the last one are stored but move nothing); returns the slots that moved."""
         last = np.flatnonzero(np.r_[s[1:] != s[:-1], True])
@@ -431,7 +377,7 @@ class Monitor:
             batch.tell(a.owner.party, "activity.reporting", {
                 "activity": a.owner.ext_id, "position": self._position(slot),
                 "silent_for_s": round(now - float(self.heard[slot]), 1)})
-            batch.audit.append(("activity.reporting", _subject(a.owner), {}))
+            batch.audit.append(("activity.reporting", subject(a.owner), {}))
         self.heard[slots] = now
         if self.expected:
             for oid in self.owner_id[slots].tolist():
@@ -463,10 +409,10 @@ class Monitor:
 
     # -- conformance ----------------------------------------------------------------
     def _conformance(self, st: Store, s: np.ndarray, f: Fixes, fresh: np.ndarray,
-                     batch: _Batch) -> None:
+                     batch: Batch) -> None:
         counts = self.vol_count[s]
         fix_idx = np.repeat(np.arange(len(s)), counts)
-        vol_idx = _ranges(self.vol_start[s], counts)
+        vol_idx = ranges(self.vol_start[s], counts)
         inside_pair = inside_declared(f, fix_idx, self.vols, vol_idx)
         inside = np.bincount(fix_idx[inside_pair], minlength=len(s)) > 0
         # Only activities that are out now, or were, need a closer look.
@@ -477,8 +423,8 @@ class Monitor:
             for k in np.flatnonzero((s == slot) & fresh).tolist():
                 self._step(st, slot, a, bool(inside[k]), f, k, batch)
 
-    def _step(self, st: Store, slot: int, a: _Activity, inside: bool, f: Fixes, k: int,
-              batch: _Batch) -> None:
+    def _step(self, st: Store, slot: int, a: Tracked, inside: bool, f: Fixes, k: int,
+              batch: Batch) -> None:
         """One fresh report through the conformance states, in time order."""
         t = int(f.t[k])
         if inside and a.status != CONFORMING:
@@ -490,7 +436,7 @@ class Monitor:
                 "activity": a.owner.ext_id, "position": self._fix(f, k),
                 "reason": self._why_out(a, f, k),
                 "contingent_after_s": self.settings.grace_s})
-            batch.audit.append(("activity.nonconforming", _subject(a.owner),
+            batch.audit.append(("activity.nonconforming", subject(a.owner),
                                 {"time": format_instant(t)}))
         elif (not inside and a.status == NONCONFORMING
               and t - a.since >= self.settings.grace_s * NS_PER_S):
@@ -498,17 +444,17 @@ class Monitor:
         elif not inside and a.status == CONTINGENT and t - a.checked >= NS_PER_S:
             told = self._tell_near(st, a, t, self._fix(f, k), batch)
             if told:
-                batch.audit.append(("activity.contingent", _subject(a.owner),
+                batch.audit.append(("activity.contingent", subject(a.owner),
                                     {"time": format_instant(t), "told": told}))
 
-    def _why_out(self, a: _Activity, f: Fixes, k: int) -> str:
+    def _why_out(self, a: Tracked, f: Fixes, k: int) -> str:
         t = int(f.t[k])
         if t < a.t_first or t > a.t_last:
             return "outside its time window"
         return "outside its declared volumes"
 
-    def _conform(self, slot: int, a: _Activity, t: int, position: dict[str, Any],
-                 batch: _Batch) -> None:
+    def _conform(self, slot: int, a: Tracked, t: int, position: dict[str, Any],
+                 batch: Batch) -> None:
         was = a.status
         a.status, a.since = CONFORMING, t
         batch.tracking.append(TrackingRow(a.owner.id, a.status, t))
@@ -520,11 +466,11 @@ class Monitor:
                 "was": was})
             self._unshare(batch, a.owner.id, p, "contingent", "contingent")
         a.told.clear()
-        batch.audit.append(("activity.conforming", _subject(a.owner),
+        batch.audit.append(("activity.conforming", subject(a.owner),
                             {"time": format_instant(t), "was": was}))
 
-    def _contingent(self, st: Store, a: _Activity, t: int, position: dict[str, Any],
-                    batch: _Batch) -> None:
+    def _contingent(self, st: Store, a: Tracked, t: int, position: dict[str, Any],
+                    batch: Batch) -> None:
         """Contingent: the owner is told, and so is every party with an activity within
         the minima of where it actually is (they may see its track until it conforms)."""
         a.status = CONTINGENT
@@ -533,11 +479,11 @@ class Monitor:
             "activity": a.owner.ext_id, "position": position,
             "nonconforming_since": format_instant(a.since)})
         near = self._tell_near(st, a, t, position, batch)
-        batch.audit.append(("activity.contingent", _subject(a.owner),
+        batch.audit.append(("activity.contingent", subject(a.owner),
                             {"time": format_instant(t), "told": sorted(near)}))
 
-    def _tell_near(self, st: Store, a: _Activity, t: int, position: dict[str, Any],
-                   batch: _Batch) -> list[str]:
+    def _tell_near(self, st: Store, a: Tracked, t: int, position: dict[str, Any],
+                   batch: Batch) -> list[str]:
         """Tell the parties with an activity within the minima of a contingent one's
         position that have not been told yet (it moves: checked again at most once a
         second of its reports' time); returns them."""
@@ -553,7 +499,7 @@ class Monitor:
                 "nonconforming_since": format_instant(a.since)}, key)
         return sorted(near)
 
-    def _near_plans(self, st: Store, a: _Activity, t: int, p: dict[str, Any]
+    def _near_plans(self, st: Store, a: Tracked, t: int, p: dict[str, Any]
                     ) -> dict[str, set[str]]:
         """Other parties' activities within the minima of a position: a small circle (its
         accuracy) x its altitude (+- accuracy) x this instant, through the same detection
@@ -573,12 +519,15 @@ class Monitor:
 
     # -- red lines ----------------------------------------------------------------
     def _crossings(self, party: str, s: np.ndarray, f: Fixes, fresh: np.ndarray,
-                   batch: _Batch) -> None:
+                   batch: Batch) -> None:
         hits: dict[int, set[int]] = {}
         if self.zone_tree is not None:
-            applies = np.array([p != party and (at is None or party in at)
-                                for p, at in zip(self.zones.party, self.zones.applies_to,
-                                                 strict=True)], dtype=bool)
+            applies = self.applies.get(party)
+            if applies is None:  # (as for plans: every party but the owner, or the list)
+                applies = self.applies[party] = np.array(
+                    [party in at if at is not None else p != party
+                     for p, at in zip(self.zones.party, self.zones.applies_to, strict=True)],
+                    dtype=bool)
             fi, zi = zone_hits(f, self.zones, self.zone_tree, applies)
             for k, z in zip(fi.tolist(), self.zone_owner[zi].tolist(), strict=True):
                 hits.setdefault(k, set()).add(int(z))
@@ -602,8 +551,8 @@ class Monitor:
             restriction = self.zones.restriction[idx[0]] if len(idx) else None
         return {"party": row.party if row else None, "restriction": restriction}
 
-    def _crossed(self, slot: int, a: _Activity, z: int, f: Fixes, k: int,
-                 batch: _Batch) -> None:
+    def _crossed(self, slot: int, a: Tracked, z: int, f: Fixes, k: int,
+                 batch: Batch) -> None:
         row = self.zone_rows.get(z)
         if row is None:
             return
@@ -614,10 +563,10 @@ class Monitor:
         batch.tell(row.party, "zone.crossed", {
             "zone": row.ext_id, "counterpart": {
                 "party": a.owner.party, "kind": a.owner.kind, "position": position}}, key)
-        batch.audit.append(("zone.crossed", _subject(a.owner),
-                            {"zone": _subject(row), "time": position["time"]}))
+        batch.audit.append(("zone.crossed", subject(a.owner),
+                            {"zone": subject(row), "time": position["time"]}))
 
-    def _exited(self, a: _Activity, z: int, f: Fixes, k: int, batch: _Batch) -> None:
+    def _exited(self, a: Tracked, z: int, f: Fixes, k: int, batch: Batch) -> None:
         row = self.zone_rows.get(z)
         position = self._fix(f, k)
         batch.tell(a.owner.party, "zone.exited", {
@@ -627,15 +576,15 @@ class Monitor:
                 "zone": row.ext_id, "counterpart": {
                     "party": a.owner.party, "kind": a.owner.kind, "position": position}})
             self._unshare(batch, a.owner.id, row.party, "zone", f"zone/{z}")
-            batch.audit.append(("zone.exited", _subject(a.owner),
-                                {"zone": _subject(row), "time": position["time"]}))
+            batch.audit.append(("zone.exited", subject(a.owner),
+                                {"zone": subject(row), "time": position["time"]}))
 
     # -- proximity ----------------------------------------------------------------
     def _live(self, now: float) -> np.ndarray:
         n = len(self.acts)
         return self.t[:n] >= int((now - self.settings.stale_s) * NS_PER_S)
 
-    def _proximity(self, moved: np.ndarray, now: float, batch: _Batch) -> None:
+    def _proximity(self, moved: np.ndarray, now: float, batch: Batch) -> None:
         if self.minima is None or not len(moved):
             return
         n = len(self.acts)
@@ -673,7 +622,7 @@ class Monitor:
             self._pair_ended(pair, "apart", batch)
 
     def _pair_started(self, pair: tuple[int, int], dist: float, vgap: float,
-                      batch: _Batch) -> None:
+                      batch: Batch) -> None:
         self.pairs.add(pair)
         a, b = pair
         lon, lat = self.lon, self.lat
@@ -690,11 +639,11 @@ class Monitor:
                                 "position": self._position(them)},
                 "separation_m": round_m(dist), "vertical_m": round_m(vgap),
                 "closing_speed_mps": round_m(closing)}, key)
-        batch.audit.append(("proximity.started", _subject(self.acts[a].owner),
-                            {"other": _subject(self.acts[b].owner),
+        batch.audit.append(("proximity.started", subject(self.acts[a].owner),
+                            {"other": subject(self.acts[b].owner),
                              "separation_m": round_m(dist)}))
 
-    def _pair_ended(self, pair: tuple[int, int], reason: str, batch: _Batch) -> None:
+    def _pair_ended(self, pair: tuple[int, int], reason: str, batch: Batch) -> None:
         self.pairs.discard(pair)
         a, b = pair
         d = geodesic_distance(self.lon[[a]], self.lat[[a]], self.lon[[b]], self.lat[[b]])
@@ -705,20 +654,20 @@ class Monitor:
                 "counterpart": {"party": theirs.party, "kind": theirs.kind},
                 "separation_m": round_m(float(d[0])), "reason": reason})
             self._unshare(batch, theirs.id, mine.party, "proximity", f"activity/{mine.id}")
-        batch.audit.append(("proximity.ended", _subject(self.acts[a].owner),
-                            {"other": _subject(self.acts[b].owner), "reason": reason}))
+        batch.audit.append(("proximity.ended", subject(self.acts[a].owner),
+                            {"other": subject(self.acts[b].owner), "reason": reason}))
 
     # -- shares ---------------------------------------------------------------------
-    def _share(self, batch: _Batch, owner_id: int, party: str, reason: str, subject: str,
-               since: int) -> _Share:
+    def _share(self, batch: Batch, owner_id: int, party: str, reason: str, subject: str,
+               since: int) -> Share:
         key = (owner_id, party, reason, subject)
         share = self.shares.get(key)
         if share is None:
-            share = self.shares[key] = _Share(*key, since)
+            share = self.shares[key] = Share(*key, since)
             batch.open.append(share)
         return share
 
-    def _unshare(self, batch: _Batch, owner_id: int, party: str, reason: str,
+    def _unshare(self, batch: Batch, owner_id: int, party: str, reason: str,
                  subject: str) -> None:
         share = self.shares.pop((owner_id, party, reason, subject), None)
         if share is not None:
@@ -732,7 +681,7 @@ class Monitor:
             self._load(st)
             now = self.clock()
             now_ns = int(now * NS_PER_S)
-            batch = _Batch()
+            batch = Batch()
             self.minima = st.get_minima()
             grace = self.settings.grace_s * NS_PER_S
             for slot, a in enumerate(self.acts):
@@ -752,7 +701,7 @@ class Monitor:
                 st.prune_positions(now - self.settings.retention_s)
         return events
 
-    def _silence(self, st: Store, now: float, batch: _Batch) -> None:
+    def _silence(self, st: Store, now: float, batch: Batch) -> None:
         limit = self.settings.silence_s
         now_ns = int(now * NS_PER_S)
         active = set(st.active_owner_ids())
@@ -766,7 +715,7 @@ class Monitor:
             batch.tell(a.owner.party, "activity.silent", {
                 "activity": a.owner.ext_id, "last_position": self._position(slot),
                 "silent_for_s": round(now - float(self.heard[slot]), 1)})
-            batch.audit.append(("activity.silent", _subject(a.owner),
+            batch.audit.append(("activity.silent", subject(a.owner),
                                 {"last_report": format_instant(int(self.t[slot]))}))
         # Active activities that have never reported.
         never = sorted(active - self.slot.keys())
@@ -786,72 +735,7 @@ class Monitor:
                 batch.tell(row.party, "activity.silent", {
                     "activity": row.ext_id, "last_position": None,
                     "silent_for_s": None})
-                batch.audit.append(("activity.silent", _subject(row), {"last_report": None}))
-
-    # -- writing --------------------------------------------------------------------
-    def _ticket(self) -> int:
-        """This batch's place in the order of writing (taken under ``lock``)."""
-        self.tickets += 1
-        return self.tickets
-
-    def _write(self, st: Store, actor: str, batch: _Batch,
-               reports: tuple[np.ndarray, Fixes, float] | None, ticket: int) -> int:
-        """Write a batch once every earlier one has been; the next may start as soon as
-        this one's statements are in (its commit may then take both). If the write
-        fails, the monitor forgets its state and rebuilds it from the store, which
-        holds only what was written."""
-        with self.turn:
-            while self.written != ticket - 1:
-                self.turn.wait()
-        passed = False
-
-        def pass_turn() -> None:
-            nonlocal passed
-            if not passed:
-                passed = True
-                with self.turn:
-                    self.written = ticket
-                    self.turn.notify_all()
-
-        try:
-            if reports is not None or batch or self.heads_dirty:
-                with transaction(st, utc_now, actor, self.bus) as j:
-                    if reports is not None:
-                        self._append(st, *reports)
-                    elif self.heads_dirty:
-                        self._save_heads(st)
-                    self._flush(st, j, batch)
-                    pass_turn()
-        except BaseException:
-            with self.lock:
-                self._forget()
-            raise
-        finally:
-            pass_turn()
-        return len(batch.events)
-
-    def _append(self, st: Store, s: np.ndarray, f: Fixes, received: float) -> None:
-        """Append a batch's reports (sorted by activity, then time), each pointing to
-        its activity's previous one; the activities' heads move to their last."""
-        n = len(s)
-        first = st.next_position_id()
-        ids = np.arange(first, first + n, dtype=np.int64)
-        same = np.r_[False, s[1:] == s[:-1]]
-        prev = np.where(same, ids - 1, self.head[s])
-        last = np.flatnonzero(np.r_[s[1:] != s[:-1], True])
-        self.head[s[last]] = ids[last]
-        self.heads_dirty.update(s[last].tolist())
-        st.add_positions(first, list(zip(
-            self.owner_id[s].tolist(), prev.tolist(), f.t.tolist(), f.lon.tolist(),
-            f.lat.tolist(), f.alt.tolist(), f.hacc.tolist(), f.vacc.tolist(),
-            f.speed.tolist(), f.heading.tolist(), [received] * n, strict=True)))
-        self.last_id = int(ids[-1])
-
-    def _save_heads(self, st: Store) -> None:
-        """Save the heads that moved (a restart reads only the reports after them)."""
-        dirty, self.heads_dirty = self.heads_dirty, set()
-        st.set_heads([(int(self.owner_id[k]), int(self.head[k])) for k in sorted(dirty)],
-                     self.last_id)
+                batch.audit.append(("activity.silent", subject(row), {"last_report": None}))
 
     def head_of(self, st: Store, owner_id: int) -> int:
         """An activity's newest stored report (0: none)."""
@@ -859,26 +743,3 @@ class Monitor:
             self._load(st)
             slot = self.slot.get(owner_id)
             return 0 if slot is None else int(self.head[slot])
-
-    def _flush(self, st: Store, j: Journal, batch: _Batch) -> None:
-        st.set_tracking(batch.tracking, j.now)
-        ids = st.open_shares([(sh.owner_id, sh.party, sh.reason, sh.subject, sh.since)
-                              for sh in batch.open], j.now)
-        for share, sid in zip(batch.open, ids, strict=True):
-            share.id = sid
-        st.close_shares([sh.id for sh in batch.close if sh.id], j.now)
-        for action, subject, detail in batch.audit:
-            j.audit(action, subject, detail)
-        for party, type_, body, link in batch.events:
-            if link is not None and link.id:
-                body["counterpart"]["track"] = f"/v1/tracks/{link.id}"
-            j.event(party, type_, body)
-
-
-
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The concatenation of ``range(starts[k], starts[k] + counts[k])`` for every k."""
-    total = int(counts.sum())
-    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    out: np.ndarray = np.repeat(starts, counts) + offsets
-    return out
