@@ -128,6 +128,7 @@ class Monitor(BatchWriter):
         self.shares: dict[tuple[int, str, str, str], Share] = {}  # open ones, by key
         self.expected: dict[int, float] = {}  # active, never heard: owner id -> since
         self.last_prune = 0.0
+        self.heads_at = 0.0  # when the heads were last saved
 
     # -- state --------------------------------------------------------------------
     def _load(self, st: Store) -> None:
@@ -695,7 +696,10 @@ class Monitor(BatchWriter):
             prune = now - self.last_prune >= 60.0
             if prune:
                 self.last_prune = now
-        events = self._write(st, SYSTEM, batch, None, ticket)
+            save = now - self.heads_at >= self.settings.heads_every_s
+            if save:
+                self.heads_at = now
+        events = self._write(st, SYSTEM, batch, None, ticket, save)
         if prune:
             with st.write():
                 st.prune_positions(now - self.settings.retention_s)

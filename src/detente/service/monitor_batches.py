@@ -32,7 +32,7 @@ class MonitorSettings:
     retention_s: float = 86_400.0  # positions are kept this long
     max_future_s: float = 30.0  # reports stamped later than now + this are refused
     max_batch: int = 10_000
-
+    heads_every_s: float = 10.0  # how often each activity's newest report is saved
 
 @dataclass
 class Tracked:
@@ -114,7 +114,8 @@ class BatchWriter:
         return self.tickets
 
     def _write(self, st: Store, actor: str, batch: Batch,
-               reports: tuple[np.ndarray, Fixes, float] | None, ticket: int) -> int:
+               reports: tuple[np.ndarray, Fixes, float] | None, ticket: int,
+               save_heads: bool = False) -> int:
         """Write a batch once every earlier one has been; the next may start as soon as
         this one's statements are in (its commit may then take both). If the write
         fails, the monitor forgets its state and rebuilds it from the store, which
@@ -133,11 +134,12 @@ class BatchWriter:
                     self.turn.notify_all()
 
         try:
-            if reports is not None or batch or self.heads_dirty:
+            save_heads = save_heads and bool(self.heads_dirty)
+            if reports is not None or batch or save_heads:
                 with transaction(st, utc_now, actor, self.bus) as j:
                     if reports is not None:
                         self._append(st, *reports)
-                    elif self.heads_dirty:
+                    if save_heads:
                         self._save_heads(st)
                     self._flush(st, j, batch)
                     pass_turn()
@@ -167,7 +169,9 @@ class BatchWriter:
         self.last_id = int(ids[-1])
 
     def _save_heads(self, st: Store) -> None:
-        """Save the heads that moved (a restart reads only the reports after them)."""
+        """Save the heads that moved (a restart reads only the reports after them: at
+        most ``heads_every_s`` of them; saving 10,000 heads every second cost the
+        batch written after it up to tens of milliseconds)."""
         dirty, self.heads_dirty = self.heads_dirty, set()
         st.set_heads([(int(self.owner_id[k]), int(self.head[k])) for k in sorted(dirty)],
                      self.last_id)
