@@ -252,7 +252,7 @@ CREATE TABLE IF NOT EXISTS positions (
 );
 -- Activities that have reported: their conformance (conforming | nonconforming |
 -- contingent) since t = since (ns), and their newest report (head: a positions id,
--- saved every second or so; meta 'track_heads_at' says up to which id, and the rows
+-- saved every 10 s; meta 'track_heads_at' says up to which id, and the rows
 -- after it are read again on start).
 CREATE TABLE IF NOT EXISTS tracking (
     owner_id   INTEGER PRIMARY KEY REFERENCES owners (id),
