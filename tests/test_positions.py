@@ -343,3 +343,42 @@ def test_a_red_line_that_does_not_apply_to_the_reporter_says_nothing(world) -> N
     r = httpx.get(world["url"] + "/v1/positions/latest",
                   headers={"Authorization": f"Bearer {world['tokens']['B']}"})
     assert r.json()["features"] == []
+
+
+def test_the_demo_serves_live_positions(tmp_path) -> None:
+    """`detente demo` (the README's main job) as a real process: a party reports a
+    position of one of its demo activities and reads it back."""
+    import socket
+
+    from detente.service.parties import Parties
+    from detente.store import open_store
+
+    from .conftest import detente_exe
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db = tmp_path / "demo.db"
+    proc = subprocess.Popen([*detente_exe(), "demo", "--db", str(db), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: proc.poll() is None and _answers(url), timeout=60,
+                 what="the demo server")
+        st = open_store(str(db))
+        token = Parties(st).rotate("Relief Alliance")
+        st.close()
+        with Client(url, token) as api:
+            act = api.activities()[0]["id"]
+            assert api.report_positions([fix(act, 13.15, 11.85)])["accepted"] == 1
+            assert len(api.track(act)["positions"]) == 1
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url + "/", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

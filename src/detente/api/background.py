@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,7 @@ from ..store import Store, open_store
 from ..store.dialogue_contract import Attempt, Due, EventRow
 
 T = TypeVar("T")
+log = logging.getLogger("detente.api")
 
 
 @dataclass(frozen=True)
@@ -348,7 +350,10 @@ class Ticker(_Worker):
 
     async def run(self) -> None:
         while True:
-            await self.call(self.monitor.tick)
+            try:
+                await self.call(self.monitor.tick)
+            except Exception:  # (the other workers run on: log it and tick again)
+                log.exception("the position monitor's tick failed")
             await asyncio.sleep(self.every_s)
 
 

@@ -165,5 +165,9 @@ def demo(
                         [[name, token] for name, token in made.tokens.items()]))
     if no_serve:
         return
+    from ..service.monitor import MonitorSettings
+
+    live = MonitorSettings()  # (called as a function: typer's defaults are not applied)
     serve(db=str(db), host=host, port=port, workers=0, tiles=None, dss_key=[],
-          dss_audience=[], dss_issuer=[])
+          dss_audience=[], dss_issuer=[], grace=live.grace_s, silence=live.silence_s,
+          retention=live.retention_s)
