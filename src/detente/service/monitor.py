@@ -31,6 +31,7 @@ monitor rebuilds its alerts from them; last positions come back with the next re
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -70,6 +71,7 @@ from .monitor_batches import (
     MonitorSettings,
     Share,
     Tracked,
+    position_json,
     ranges,
     subject,
 )
@@ -310,7 +312,9 @@ class Monitor(BatchWriter):
             order = np.lexsort((f.t, s))
             s, f = s[order], f.take(order)
             batch = Batch()
-            batch.tracking += [TrackingRow(r.id, CONFORMING, int(f.t[s == self.slot[r.id]][0]))
+            # (s is sorted: an activity's first report is its earliest)
+            batch.tracking += [TrackingRow(r.id, CONFORMING,
+                                           int(f.t[np.searchsorted(s, self.slot[r.id])]))
                                for r in new]
             self._refresh_zones(st)
             self.minima = st.get_minima()
@@ -387,26 +391,18 @@ class Monitor(BatchWriter):
         return moved
 
     def _position(self, slot: int) -> dict[str, Any]:
-        out = {"time": format_instant(int(self.t[slot])), "lon": float(self.lon[slot]),
-               "lat": float(self.lat[slot]), "alt_m": float(self.alt[slot]),
-               "horizontal_accuracy_m": float(self.hacc[slot]),
-               "vertical_accuracy_m": float(self.vacc[slot])}
-        if not np.isnan(self.ve[slot]):
-            speed = float(np.hypot(self.ve[slot], self.vn[slot]))
-            out["speed_mps"] = round(speed, 2)
-            out["heading_deg"] = round(float(np.degrees(np.arctan2(self.ve[slot], self.vn[slot]))
-                                             % 360.0), 1)
-        return out
+        """A slot's last position, with the velocity it is known to have (rounded)."""
+        ve, vn = float(self.ve[slot]), float(self.vn[slot])
+        return position_json(int(self.t[slot]), self.lon[slot], self.lat[slot],
+                             self.alt[slot], self.hacc[slot], self.vacc[slot],
+                             round(math.hypot(ve, vn), 2),
+                             round(math.degrees(math.atan2(ve, vn)) % 360.0, 1))
 
     @staticmethod
     def _fix(f: Fixes, k: int) -> dict[str, Any]:
-        out = {"time": format_instant(int(f.t[k])), "lon": float(f.lon[k]),
-               "lat": float(f.lat[k]), "alt_m": float(f.alt[k]),
-               "horizontal_accuracy_m": float(f.hacc[k]),
-               "vertical_accuracy_m": float(f.vacc[k])}
-        if not np.isnan(f.speed[k]):
-            out["speed_mps"], out["heading_deg"] = float(f.speed[k]), float(f.heading[k])
-        return out
+        """Report ``k`` of a batch, as reported."""
+        return position_json(int(f.t[k]), f.lon[k], f.lat[k], f.alt[k], f.hacc[k],
+                             f.vacc[k], f.speed[k], f.heading[k])
 
     # -- conformance ----------------------------------------------------------------
     def _conformance(self, st: Store, s: np.ndarray, f: Fixes, fresh: np.ndarray,
@@ -429,7 +425,7 @@ class Monitor(BatchWriter):
         """One fresh report through the conformance states, in time order."""
         t = int(f.t[k])
         if inside and a.status != CONFORMING:
-            self._conform(slot, a, t, self._fix(f, k), batch)
+            self._conform(a, t, self._fix(f, k), batch)
         elif not inside and a.status == CONFORMING:
             a.status, a.since = NONCONFORMING, t
             batch.tracking.append(TrackingRow(a.owner.id, a.status, t))
@@ -454,8 +450,7 @@ class Monitor(BatchWriter):
             return "outside its time window"
         return "outside its declared volumes"
 
-    def _conform(self, slot: int, a: Tracked, t: int, position: dict[str, Any],
-                 batch: Batch) -> None:
+    def _conform(self, a: Tracked, t: int, position: dict[str, Any], batch: Batch) -> None:
         was = a.status
         a.status, a.since = CONFORMING, t
         batch.tracking.append(TrackingRow(a.owner.id, a.status, t))
@@ -539,21 +534,17 @@ class Monitor(BatchWriter):
             for k in np.flatnonzero((s == slot) & fresh).tolist():
                 now_in = hits.get(k, set())
                 for z in sorted(now_in - a.zones):
-                    self._crossed(slot, a, z, f, k, batch)
+                    self._crossed(a, z, f, k, batch)
                 for z in sorted(a.zones - now_in):
                     self._exited(a, z, f, k, batch)
                 a.zones = set(now_in)
 
     def _zone_json(self, z: int) -> dict[str, Any]:
         row = self.zone_rows.get(z)
-        restriction = None
-        if row is not None:
-            idx = np.flatnonzero(self.zone_owner == z)
-            restriction = self.zones.restriction[idx[0]] if len(idx) else None
-        return {"party": row.party if row else None, "restriction": restriction}
+        return {"party": row.party if row else None,
+                "restriction": row.restriction if row else None}
 
-    def _crossed(self, slot: int, a: Tracked, z: int, f: Fixes, k: int,
-                 batch: Batch) -> None:
+    def _crossed(self, a: Tracked, z: int, f: Fixes, k: int, batch: Batch) -> None:
         row = self.zone_rows.get(z)
         if row is None:
             return

@@ -9,12 +9,14 @@ one's checks, and the SQLite writer may commit several in one group.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ..core.instants import format_instant
 from ..core.tracking import Fixes
 from ..store.contract import ActivityRow, Store
 from ..store.track_contract import TrackingRow
@@ -52,6 +54,18 @@ class Tracked:
 class IngestResult:
     accepted: int
     events: int
+
+
+def position_json(t: int, lon: float, lat: float, alt: float, hacc: float, vacc: float,
+                  speed: float, heading: float) -> dict[str, Any]:
+    """A position as events and tracks give it (speed and heading only when known)."""
+    out: dict[str, Any] = {"time": format_instant(int(t)), "lon": float(lon),
+                           "lat": float(lat), "alt_m": float(alt),
+                           "horizontal_accuracy_m": float(hacc),
+                           "vertical_accuracy_m": float(vacc)}
+    if not math.isnan(speed):
+        out["speed_mps"], out["heading_deg"] = float(speed), float(heading)
+    return out
 
 
 def subject(row: ActivityRow) -> str:

@@ -5,7 +5,6 @@ else answers "not found"."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from ..core.instants import format_instant
@@ -13,17 +12,13 @@ from ..errors import NotFound
 from ..store.contract import Store
 from ..store.track_contract import PositionRow
 from .monitor import Monitor
+from .monitor_batches import position_json
 
 MAX_POINTS = 10_000
 
 
-def position_json(r: PositionRow) -> dict[str, Any]:
-    out: dict[str, Any] = {"time": format_instant(r[2]), "lon": r[3], "lat": r[4],
-                           "alt_m": r[5], "horizontal_accuracy_m": r[6],
-                           "vertical_accuracy_m": r[7]}
-    if not math.isnan(r[8]):
-        out["speed_mps"], out["heading_deg"] = r[8], r[9]
-    return out
+def _position(r: PositionRow) -> dict[str, Any]:
+    return position_json(*r[2:10])
 
 
 def own_track(st: Store, monitor: Monitor, party: str, ext_id: str, since: int, limit: int
@@ -34,7 +29,7 @@ def own_track(st: Store, monitor: Monitor, party: str, ext_id: str, since: int, 
         raise NotFound(f"no activity {ext_id!r}")
     points = st.track(monitor.head_of(st, row.id), since, max(1, min(limit, MAX_POINTS)))
     return {"activity": ext_id, "monitoring": monitor.status(row.id),
-            "positions": [position_json(p) for p in points]}
+            "positions": [_position(p) for p in points]}
 
 
 def shared_track(st: Store, monitor: Monitor, party: str, share_id: int, since: int,
@@ -50,4 +45,4 @@ def shared_track(st: Store, monitor: Monitor, party: str, share_id: int, since: 
                       max(1, min(limit, MAX_POINTS)))
     return {"track": share_id, "reason": share.reason, "since": format_instant(share.since),
             "counterpart": {"party": owner.party, "kind": owner.kind},
-            "positions": [position_json(p) for p in points]}
+            "positions": [_position(p) for p in points]}
