@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detente.core.candidates import ALL_PAIRS, box_pairs
+from detente.core.candidates import ALL_PAIRS, _slab_edges, box_pairs
 
 
 def brute(lo_a, hi_a, lo_b, hi_b, same):
@@ -34,8 +34,12 @@ def boxes(draw, n):
     w = np.array(draw(st.lists(st.sampled_from([0.0, 0.01, 0.3, 2.0]), min_size=n, max_size=n)))
     d = np.array(draw(st.lists(st.sampled_from([0.0, 60.0, 600.0, 7200.0, 5 * 86_400.0]),
                                min_size=n, max_size=n)))
-    lo = np.column_stack([lon, lat, t])
-    hi = np.column_stack([lon + w, lat + w, t + d])
+    alt = np.array(draw(st.lists(st.sampled_from([-75.0, 0.0, 100.0, 600.0, 3000.0]),
+                                 min_size=n, max_size=n)))
+    tall = np.array(draw(st.lists(st.sampled_from([0.0, 50.0, 700.0, 5000.0]),
+                                  min_size=n, max_size=n)))
+    lo = np.column_stack([lon, lat, t, alt])
+    hi = np.column_stack([lon + w, lat + w, t + d, alt + tall])
     return lo, hi
 
 
@@ -65,6 +69,22 @@ def test_box_pairs_match_brute_force_with_trees(a, b) -> None:
     check_against_brute_force(a, b)
 
 
+def test_altitude_slabs_split_layers_and_miss_nothing() -> None:
+    """Ground traffic and high corridors over the same ground: slabs part them, and a
+    box reaching across an edge still meets both layers."""
+    rng = np.random.default_rng(3)
+    n = 400
+    lon, lat = rng.uniform(0, 0.5, n), rng.uniform(0, 0.5, n)
+    t = rng.uniform(0, 7200, n)
+    alt = np.where(np.arange(n) % 3 == 0, rng.uniform(1000, 3000, n), rng.uniform(0, 100, n))
+    top = alt + np.where(np.arange(n) % 3 == 0, 600.0, rng.uniform(10, 300, n))
+    top[::50] = 5000.0  # a few from the ground up through every layer
+    lo = np.column_stack([lon, lat, t, alt])
+    hi = np.column_stack([lon + 0.05, lat + 0.05, t + 900, top])
+    assert len(_slab_edges(lo, hi)) >= 1
+    check_against_brute_force((lo, hi), (lo[:150] + 0.01, hi[:150] + 0.01))
+
+
 def check_against_brute_force(a, b) -> None:
     (lo_a, hi_a), (lo_b, hi_b) = a, b
     got = set(zip(*box_pairs(lo_a, hi_a), strict=True))
@@ -75,7 +95,7 @@ def check_against_brute_force(a, b) -> None:
 
 def test_wide_time_range_keeps_precision() -> None:
     """Boxes 0.6 degrees apart, a year after the rest, stay apart (no float collapse)."""
-    lo_a = np.array([[-180.5, 0.0, 0.0], [10.0, 0.0, 3.2e7]])
-    lo_b = np.array([[10.6, 0.0, 3.2e7], [10.0, 0.0, 3.2e7]])
+    lo_a = np.array([[-180.5, 0.0, 0.0, 0.0], [10.0, 0.0, 3.2e7, 0.0]])
+    lo_b = np.array([[10.6, 0.0, 3.2e7, 0.0], [10.0, 0.0, 3.2e7, 0.0]])
     got = set(zip(*box_pairs(lo_a, lo_a.copy(), lo_b, lo_b.copy()), strict=True))
     assert got == {(1, 1)}

@@ -84,3 +84,36 @@ def test_polygon_inside_a_large_circle_overlaps() -> None:
     p = {"geometry": poly((1.0, 1.0), (1.01, 1.0), (1.01, 1.01), (1.0, 1.01))}
     h, ov, _, rov = measure(c, p)
     assert h == 0.0 and ov and rov
+
+
+@pytest.mark.parametrize("lat", [0.3, 30.0, 55.0, 79.0, -62.0])
+@pytest.mark.parametrize("bearing", [0.0, 37.0, 90.0, 151.0])
+def test_small_footprints_measured_flat_within_the_clause(lat: float, bearing: float) -> None:
+    """Small footprints a few hundred metres apart: the flat bound is never above the
+    truth, and where it is taken as the answer (near the equator, always), it is
+    within the clause below it."""
+    from detente.core import separation
+
+    b_rad = np.radians(bearing)
+    for gap in (120.0, 499.0, 2400.0):
+        dlon = gap * np.sin(b_rad) / (111_320 * np.cos(np.radians(lat)))
+        dlat = gap * np.cos(b_rad) / 110_574
+        s = 0.004
+        a = {"geometry": poly((0, lat), (s, lat), (s, lat + s), (0, lat + s))}
+        x0 = s + dlon if dlon >= 0 else dlon - s
+        y0 = s + dlat if dlat >= 0 else dlat - s
+        b = {"geometry": poly((x0, y0 + lat), (x0 + s, y0 + lat), (x0 + s, y0 + lat + s),
+                              (x0, y0 + lat + s))}
+        fc = collection(feature("a", "A", a["geometry"]), feature("b", "B", b["geometry"]))
+        v = read_scenario(fc).activities
+        bounds = v.bounds
+        reach = np.array([500.0])
+        low, exact = separation._flat_low(v.geom[:1], v.geom[1:], bounds[:1], bounds[1:],
+                                          v.radius[:1], v.radius[1:], reach)
+        h, _, rh, _ = measure(a, b, reach=500.0)
+        if abs(lat) <= 30 and gap < 500:  # further north, the spread of scales is wider
+            assert exact[0], (lat, bearing, gap)
+        assert low[0] <= rh + 1e-6, (low[0], rh)
+        if exact[0]:
+            assert rh - (0.0003 * rh + 0.2) <= low[0], (low[0], rh)
+        assert h <= rh + 1e-6 and (h >= 500.0 or within_clause(h, rh)), (h, rh)

@@ -53,14 +53,15 @@ class Violations:
 
 def search_boxes(vols: VolumeSet, widen: Separation, t_origin: int
             ) -> tuple[FloatArray, FloatArray]:
-    """(lon, lat, seconds) boxes widened by half the minima each, conservatively."""
+    """(lon, lat, seconds, metres) boxes widened by half the minima each, conservatively."""
     b = expand_bounds(vols.bounds, widen.horizontal_m / 2)
     half_t = widen.time_s / 2 + 1.0  # +1 s: float seconds never shave a candidate
     # In floats: int64 differences overflow across the supported years (1678 to 2261).
     t0 = (vols.t0.astype(np.float64) - t_origin) / NS_PER_S - half_t
     t1 = (vols.t1.astype(np.float64) - t_origin) / NS_PER_S + half_t
-    lo = np.column_stack([b[:, 0], b[:, 1], t0])
-    hi = np.column_stack([b[:, 2], b[:, 3], t1])
+    half_v = widen.vertical_m / 2 + 0.01  # +1 cm: rounding never shaves a candidate
+    lo = np.column_stack([b[:, 0], b[:, 1], t0, vols.alt_lo - half_v])
+    hi = np.column_stack([b[:, 2], b[:, 3], t1, vols.alt_hi + half_v])
     return lo, hi
 
 

@@ -6,7 +6,14 @@ bound ``h_low`` with ``true h - (0.03 % of h + 0.2 m) <= h_low <= true h``, so a
 decision ``h_low < H`` never misses and false alarms stay inside the clause.
 
 How:
-* Polygons are densified in lon/lat (edges are straight there) and projected to a
+* First, a flat lower bound for every pair at once: with metres per degree held at
+  their smallest over the latitudes the pair (and any geodesic shorter than the
+  reach between them) can touch, every path on the ellipsoid is at least as long as
+  in that flat metric, where lon/lat edges stay straight (no densifying, no
+  projection). Its error is the spread of metres per degree over those latitudes:
+  where that is within ``FLAT_EXCESS``, as for most pairs of small footprints, the
+  bound is the answer; pairs it rules out (``h_low >= reach``) are done too.
+* The others: polygons are densified in lon/lat (edges are straight there) and projected to a
   transverse Mercator whose central meridian lies on a 0.25 degree grid next to the
   pair (transformers are cached: creating one costs ~0.1 ms).
 * Transverse Mercator with k0 = 1 has scale k >= 1 everywhere, so planar distances
@@ -30,7 +37,7 @@ import shapely
 from numpy.typing import NDArray
 from pyproj import Transformer
 
-from .geodesy import expand_bounds, geodesic_distance
+from .geodesy import E2, M_PER_DEG_LAT_MIN, A, expand_bounds, geodesic_distance
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -38,9 +45,8 @@ ObjArray = NDArray[np.object_]
 
 DENSIFY_DEG = 0.01  # longest densified chord, degrees of lon/lat
 SAGITTA_M = 0.05  # bound on the gap between a chord and the true edge image (measured max 0.024 m)
-# A first, cheap pass with longer chords sorts out pairs that are clearly apart.
-COARSE_DEG = 0.1
-COARSE_SAGITTA_M = 6.0  # measured max 2.3 m
+FLAT_EXCESS = 2.5e-4  # largest spread of metres per degree for a flat bound to stand
+FLAT_SLACK_M = 0.001  # taken off flat bounds, for rounding
 GRID_DEG = 0.25  # central meridians lie on this grid
 R_SCALE = 6.33e6  # k <= 1 + x^2 / (2 R^2) (smallest radius seen: 6.355e6 m)
 MAX_SCALE_EXCESS = 3e-4  # above this, a pair is cut into strips
@@ -156,11 +162,11 @@ def horizontal(
     if len(rest) == 0:
         return h, overlap
     ra, rb = rad_a[rest], rad_b[rest]
-    # Pass 1, coarse chords: a lower bound good enough to rule out pairs far apart.
-    low = _projected_low(densify(geom_a[rest], COARSE_DEG), densify(geom_b[rest], COARSE_DEG),
-                         ba[rest], bb[rest], ra, rb, COARSE_SAGITTA_M)
+    # Pass 1, flat: the answer for pairs apart or small enough; the rest go on.
+    low, exact = _flat_low(geom_a[rest], geom_b[rest], ba[rest], bb[rest], ra, rb,
+                           reach[rest])
     h[rest] = np.maximum(0.0, low)
-    near = low < reach[rest]
+    near = (low < reach[rest]) & ~exact
     rest, ra, rb = rest[near], ra[near], rb[near]
     if len(rest):
         # Pass 2, fine chords, for the pairs that may be within reach.
@@ -175,6 +181,50 @@ def horizontal(
     circ = np.flatnonzero(~cc & (circ_a | circ_b))
     overlap[circ] = h[circ] <= 0.0
     return h, overlap
+
+
+def _per_degree(lat: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Metres per degree of latitude (meridian) and of longitude (parallel) at ``lat``."""
+    phi = np.radians(lat)
+    w = 1.0 - E2 * np.sin(phi) ** 2
+    rad = math.pi / 180
+    return A * (1 - E2) / w ** 1.5 * rad, A / np.sqrt(w) * np.cos(phi) * rad
+
+
+def _flat_low(ga: ObjArray, gb: ObjArray, ba: FloatArray, bb: FloatArray, ra: FloatArray,
+              rb: FloatArray, reach: FloatArray) -> tuple[FloatArray, BoolArray]:
+    """Flat lower bounds of ``h``, and where they are within the accuracy clause.
+
+    A geodesic shorter than ``reach + ra + rb`` strays from its ends' latitudes by at
+    most half its length: the band allows that. Meridian metres per degree grow with
+    |latitude| and parallel ones shrink, so the smallest of each lie at the band's
+    edges. A straight lon/lat line between the flat closest points is at most the
+    spread of scales longer on the ellipsoid: that bounds the error.
+    """
+    n = len(ga)
+    ext = (reach + ra + rb) / 2 / M_PER_DEG_LAT_MIN + 1e-9
+    south = np.maximum(np.minimum(ba[:, 1], bb[:, 1]) - ext, -90.0)
+    north = np.minimum(np.maximum(ba[:, 3], bb[:, 3]) + ext, 90.0)
+    far = np.maximum(np.abs(south), np.abs(north))
+    near = np.where((south < 0) & (north > 0), 0.0, np.minimum(np.abs(south), np.abs(north)))
+    m_min, _ = _per_degree(near)
+    m_max, p_min = _per_degree(far)
+    _, p_max = _per_degree(near)
+    m_min, p_min = m_min * (1 - 1e-12), p_min * (1 - 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = np.maximum(m_max / m_min, np.where(p_min > 0, p_max / p_min, np.inf)) - 1.0
+    lon0 = (np.minimum(ba[:, 0], bb[:, 0]) + np.maximum(ba[:, 2], bb[:, 2])) / 2
+    lat0 = (south + north) / 2
+
+    def flat(g: ObjArray) -> ObjArray:
+        k = np.repeat(np.arange(n), shapely.get_num_coordinates(g))
+        out: ObjArray = shapely.transform(g, lambda xy: np.column_stack(
+            [(xy[:, 0] - lon0[k]) * p_min[k], (xy[:, 1] - lat0[k]) * m_min[k]]))
+        return out
+
+    low = shapely.distance(flat(ga), flat(gb)) - ra - rb - FLAT_SLACK_M
+    low = np.where(p_min > 0, low, -np.inf)  # a band reaching a pole: no flat bound
+    return low, spread <= FLAT_EXCESS
 
 
 def _projected_low(da: ObjArray, db: ObjArray, ba: FloatArray, bb: FloatArray,
