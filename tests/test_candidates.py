@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detente.core import candidates
 from detente.core.candidates import ALL_PAIRS, _slab_edges, box_pairs
 
 
@@ -89,8 +92,15 @@ def check_against_brute_force(a, b) -> None:
     (lo_a, hi_a), (lo_b, hi_b) = a, b
     got = set(zip(*box_pairs(lo_a, hi_a), strict=True))
     assert_same(got, brute(lo_a, hi_a, lo_a, hi_a, True), lo_a, hi_a, lo_a, hi_a)
+    exp = brute(lo_a, hi_a, lo_b, hi_b, False)
     got = set(zip(*box_pairs(lo_a, hi_a, lo_b, hi_b), strict=True))
-    assert_same(got, brute(lo_a, hi_a, lo_b, hi_b, False), lo_a, hi_a, lo_b, hi_b)
+    assert_same(got, exp, lo_a, hi_a, lo_b, hi_b)
+    # the other way round, and with trees instead of a sweep of the smaller set
+    got = set(zip(*box_pairs(lo_b, hi_b, lo_a, hi_a), strict=True))
+    assert_same({(i, j) for j, i in got}, exp, lo_a, hi_a, lo_b, hi_b)
+    with patch.object(candidates, "FEW", 0):
+        got = set(zip(*box_pairs(lo_a, hi_a, lo_b, hi_b), strict=True))
+    assert_same(got, exp, lo_a, hi_a, lo_b, hi_b)
 
 
 def test_wide_time_range_keeps_precision() -> None:

@@ -37,6 +37,8 @@ GROWTH = 4.0  # duration ratio between levels
 MAX_CELLS = 10_000  # cells at the finest level, at most: bounds the per-cell loop
 SMALL = 5_000  # boxes: below this, joins stay on the calling thread
 ALL_PAIRS = 2_048  # pairs: up to this many, compare them all (no trees to build)
+FEW = 2_000  # boxes: a set this small is swept against a sorted larger one, no trees
+SWEEP_CHUNK = 4_000_000  # box comparisons per step of a sweep
 MAX_SLABS = 16  # altitude slabs, at most
 SLAB_CANDIDATES = 64  # altitudes tried as slab edges
 PAIR_WEIGHT = 4.0  # in choosing slabs: the cost of pairs among n boxes, in boxes, per n
@@ -186,6 +188,11 @@ def box_pairs(lo_a: FloatArray, hi_a: FloatArray, lo_b: FloatArray | None = None
         return e, e.copy()
     if len(lo_a) * len(lo_b) <= ALL_PAIRS:  # one submission's few volumes: 400 -> 30 us
         return _all_pairs(lo_a, hi_a, lo_b, hi_b, same)
+    if not same and len(lo_b) <= FEW:  # red lines against every activity
+        return _swept_pairs(lo_a, hi_a, lo_b, hi_b)
+    if not same and len(lo_a) <= FEW:
+        j, i = _swept_pairs(lo_b, hi_b, lo_a, hi_a)
+        return i, j
     la, ha, own_a = _wrap_copies(lo_a, hi_a)
     lb, hb, own_b = (la, ha, own_a) if same else _wrap_copies(lo_b, hi_b)
     wrapped = len(la) > len(lo_a) or len(lb) > len(lo_b)
@@ -258,6 +265,50 @@ def box_pairs(lo_a: FloatArray, hi_a: FloatArray, lo_b: FloatArray | None = None
     if wrapped:
         i, j = _dedupe_wrapped(i, j, np.concatenate(via_a), np.concatenate(via_b),
                                lo_a, hi_a, lo_b, hi_b)
+    return i, j
+
+
+def _swept_pairs(lo_a: FloatArray, hi_a: FloatArray, lo_b: FloatArray, hi_b: FloatArray
+                 ) -> tuple[IntArray, IntArray]:
+    """:func:`box_pairs` of many boxes ``a`` against few ``b``: ``a`` sorted by west
+    edge (in groups of similar width, so one wide box does not widen every search),
+    each ``b`` compared on all axes with the ``a`` whose west edge can reach it."""
+    la, ha, own_a = _wrap_copies(lo_a, hi_a)
+    lb, hb, own_b = _wrap_copies(lo_b, hi_b)
+    lo_cols, hi_cols = list(la.T.copy()), list(ha.T.copy())  # contiguous columns
+    lo_cols_b, hi_cols_b = list(lb.T.copy()), list(hb.T.copy())
+    width = ha[:, 0] - la[:, 0]
+    group = np.clip(np.ceil(np.log2(np.maximum(width, 1e-6) / 0.25)), 0, 8)
+    found: list[tuple[IntArray, IntArray]] = []
+    for g in np.unique(group).tolist():
+        order = np.flatnonzero(group == g)
+        order = order[np.argsort(la[order, 0], kind="stable")]
+        west = la[order, 0]
+        first = np.searchsorted(west, lb[:, 0] - float(width[order].max()), side="left")
+        stop = np.searchsorted(west, hb[:, 0], side="right")
+        count = stop - first
+        ends = np.cumsum(count)
+        k0 = 0
+        while k0 < len(lb):  # in steps of about SWEEP_CHUNK comparisons
+            base = int(ends[k0 - 1]) if k0 else 0
+            k1 = max(k0 + 1, int(np.searchsorted(ends, base + SWEEP_CHUNK, side="right")))
+            c = count[k0:k1]
+            kb = np.repeat(np.arange(k0, k1, dtype=np.intp), c)
+            pos = (np.arange(len(kb), dtype=np.intp) - np.repeat(np.cumsum(c) - c, c)
+                   + np.repeat(first[k0:k1], c))
+            ka = order[pos]
+            for axis in range(la.shape[1]):  # axis by axis: most fail on the first ones
+                hit = (lo_cols[axis][ka] <= hi_cols_b[axis][kb]) & (
+                    lo_cols_b[axis][kb] <= hi_cols[axis][ka])
+                ka, kb = ka[hit], kb[hit]
+            found.append((ka, kb))
+            k0 = k1
+    e = np.empty(0, dtype=np.intp)
+    qa = np.concatenate([e, *(f[0] for f in found)])
+    qb = np.concatenate([e, *(f[1] for f in found)])
+    i, j = own_a[qa], own_b[qb]
+    if len(la) > len(lo_a) or len(lb) > len(lo_b):
+        i, j = _dedupe_wrapped(i, j, qa >= len(lo_a), qb >= len(lo_b), lo_a, hi_a, lo_b, hi_b)
     return i, j
 
 
