@@ -64,7 +64,7 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
-class _Properties(msgspec.Struct):
+class _Properties(msgspec.Struct, gc=False):
     party: str | None = None
     activity: str | int | None = None
     kind: str | None = None
@@ -78,22 +78,22 @@ class _Properties(msgspec.Struct):
     applies_to: list[str] | None = None
 
 
-class _Polygon(msgspec.Struct, tag="Polygon", tag_field="type"):
+class _Polygon(msgspec.Struct, tag="Polygon", tag_field="type", gc=False):
     coordinates: list[list[tuple[float, float]]]
 
 
-class _Point(msgspec.Struct, tag="Point", tag_field="type"):
+class _Point(msgspec.Struct, tag="Point", tag_field="type", gc=False):
     coordinates: tuple[float, float]
 
 
-class _Feature(msgspec.Struct):
+class _Feature(msgspec.Struct, gc=False):
     type: str
     id: str | int
     geometry: _Polygon | _Point
     properties: _Properties
 
 
-class _Document(msgspec.Struct):
+class _Document(msgspec.Struct, gc=False):
     type: str
     features: list[_Feature]
 
