@@ -109,3 +109,20 @@ def test_wide_time_range_keeps_precision() -> None:
     lo_b = np.array([[10.6, 0.0, 3.2e7, 0.0], [10.0, 0.0, 3.2e7, 0.0]])
     got = set(zip(*box_pairs(lo_a, lo_a.copy(), lo_b, lo_b.copy()), strict=True))
     assert got == {(1, 1)}
+
+
+def test_sweep_keeps_boxes_that_just_touch() -> None:
+    """A box whose east edge is exactly the west edge of a red line is a candidate,
+    though its width, a rounded difference, reaches back less far than its west edge."""
+    rng = np.random.default_rng(0)
+    west = rng.uniform(0, 0.5, 3000)
+    east = west + 2.0
+    width = east - west
+    k = int(np.flatnonzero(east - width > west)[0])  # rounding loses the touch here
+    lo_a = np.column_stack([west, np.zeros(3000), np.zeros(3000), np.zeros(3000)])
+    hi_a = np.column_stack([east, np.ones(3000), np.ones(3000), np.ones(3000)])
+    lo_b = np.array([[east[k], 0.0, 0.0, 0.0], [-50.0, 0.0, 0.0, 0.0]])
+    hi_b = np.array([[east[k] + 1.0, 1.0, 1.0, 1.0], [-49.0, 1.0, 1.0, 1.0]])
+    got = set(zip(*box_pairs(lo_a, hi_a, lo_b, hi_b), strict=True))
+    assert (k, 0) in got
+    assert got == brute(lo_a, hi_a, lo_b, hi_b, False)

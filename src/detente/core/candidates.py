@@ -284,7 +284,12 @@ def _swept_pairs(lo_a: FloatArray, hi_a: FloatArray, lo_b: FloatArray, hi_b: Flo
         order = np.flatnonzero(group == g)
         order = order[np.argsort(la[order, 0], kind="stable")]
         west = la[order, 0]
-        first = np.searchsorted(west, lb[:, 0] - float(width[order].max()), side="left")
+        # A west edge this far back can still reach: widths are rounded differences, so
+        # step back a little more (a rounded bound once missed boxes that just touch).
+        widest = float(width[order].max())
+        back = lb[:, 0] - widest
+        back -= 1e-9 * (1.0 + np.abs(back) + widest)
+        first = np.searchsorted(west, back, side="left")
         stop = np.searchsorted(west, hb[:, 0], side="right")
         count = stop - first
         ends = np.cumsum(count)
