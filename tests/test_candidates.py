@@ -126,3 +126,12 @@ def test_sweep_keeps_boxes_that_just_touch() -> None:
     got = set(zip(*box_pairs(lo_a, hi_a, lo_b, hi_b), strict=True))
     assert (k, 0) in got
     assert got == brute(lo_a, hi_a, lo_b, hi_b, False)
+
+
+def test_boxes_touching_at_the_antimeridian_meet() -> None:
+    """A box ending at 180 and one starting at -180 share the meridian (found by the
+    hypothesis test above; no widening, as for red lines, leaves them exactly there)."""
+    lo = np.array([[180.0, 0.8, 3600.0, 0.0], [-180.0, 0.0, 3600.0, 0.0]])
+    hi = np.array([[180.0, 0.8, 3660.0, 10.0], [-178.0, 2.0, 4200.0, 10.0]])
+    assert set(zip(*box_pairs(lo, hi), strict=True)) == {(0, 1)}
+    assert set(zip(*box_pairs(lo[:1], hi[:1], lo[1:], hi[1:]), strict=True)) == {(0, 0)}

@@ -46,9 +46,10 @@ SLAB_OFFSET = 200.0  # degrees north per slab: latitudes span 180, so slabs neve
 
 
 def _wrap_copies(lo: FloatArray, hi: FloatArray) -> tuple[FloatArray, FloatArray, IntArray]:
-    """Boxes across the antimeridian enter again, shifted by a turn."""
-    over = np.flatnonzero(hi[:, 0] > 180)
-    under = np.flatnonzero(lo[:, 0] < -180)
+    """Boxes across the antimeridian, or touching it, enter again, shifted by a turn
+    (a box ending at 180 meets one starting at -180)."""
+    over = np.flatnonzero(hi[:, 0] >= 180)
+    under = np.flatnonzero(lo[:, 0] <= -180)
     turn = np.zeros(lo.shape[1])
     turn[0] = 360.0
     lo2 = np.concatenate([lo, lo[over] - turn, lo[under] + turn])
