@@ -13,10 +13,14 @@ exact test, and skipping GEOS's prepared predicate makes the join about 8x faste
 
 Altitude, an optional fourth column, prunes too: without it nine in ten joined pairs
 of realistic traffic (aircraft corridors over drones and convoys) failed only the
-vertical test afterwards. Altitude is cut into slabs (edges at quantiles of the
-data); a box enters the trees once per slab it touches, moved north by
-``SLAB_OFFSET`` degrees per slab, so boxes of different slabs never meet in a tree.
-A pair is kept only in the slab of the higher of the two lower altitudes.
+vertical test afterwards. Altitude is cut into a few slabs (edges where they part
+many boxes and few boxes cross them); a box enters the trees once per slab it
+touches, moved north by ``SLAB_OFFSET`` degrees per slab, so boxes of different
+slabs never meet in a tree. A pair is kept only in the slab of the higher of the two
+lower altitudes (both boxes touch it).
+
+A few boxes against many (a file's red lines against its activities) skip the trees:
+building a GEOS box for every one of the many cost more than the whole search.
 """
 
 from __future__ import annotations
