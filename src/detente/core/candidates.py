@@ -62,6 +62,14 @@ def _wrap_copies(lo: FloatArray, hi: FloatArray) -> tuple[FloatArray, FloatArray
     return lo2, hi2, owner
 
 
+def ranges(starts: IntArray, counts: IntArray) -> IntArray:
+    """The concatenation of ``range(starts[k], starts[k] + counts[k])`` for every k."""
+    first = np.cumsum(counts) - counts  # where each range begins in the output
+    offsets = np.arange(int(counts.sum()), dtype=np.intp) - np.repeat(first, counts)
+    out: IntArray = np.repeat(starts, counts) + offsets
+    return out
+
+
 def _slab_edges(lo: FloatArray, hi: FloatArray) -> FloatArray:
     """Altitude slab edges (none without an altitude column), chosen greedily.
 
@@ -113,9 +121,7 @@ def _units(lo: FloatArray, hi: FloatArray, edges: FloatArray
     s0, s1 = _slabs(lo, hi, edges)
     count = s1 - s0 + 1
     row = np.repeat(np.arange(len(lo), dtype=np.intp), count)
-    starts = np.repeat(np.cumsum(count) - count, count)
-    slab = s0[row] + (np.arange(len(row), dtype=np.intp) - starts)
-    return row, slab.astype(np.intp), s0[row]
+    return row, ranges(s0, count), s0[row]
 
 
 def _levels(duration: FloatArray, base: float) -> IntArray:
@@ -304,9 +310,7 @@ def _swept_pairs(lo_a: FloatArray, hi_a: FloatArray, lo_b: FloatArray, hi_b: Flo
             k1 = max(k0 + 1, int(np.searchsorted(ends, base + SWEEP_CHUNK, side="right")))
             c = count[k0:k1]
             kb = np.repeat(np.arange(k0, k1, dtype=np.intp), c)
-            pos = (np.arange(len(kb), dtype=np.intp) - np.repeat(np.cumsum(c) - c, c)
-                   + np.repeat(first[k0:k1], c))
-            ka = order[pos]
+            ka = order[ranges(first[k0:k1], c)]
             for axis in range(la.shape[1]):  # axis by axis: most fail on the first ones
                 hit = (lo_cols[axis][ka] <= hi_cols_b[axis][kb]) & (
                     lo_cols_b[axis][kb] <= hi_cols[axis][ka])

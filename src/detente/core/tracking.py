@@ -27,6 +27,7 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
+from .candidates import ranges
 from .geodesy import GEOD, metres_to_dlat, metres_to_dlon
 from .volumes import VolumeSet
 
@@ -225,9 +226,7 @@ def near_pairs(lon: FloatArray, lat: FloatArray, query: IdxArray, reach_m: Float
             if not counts.any():
                 continue
             qi.append(np.repeat(query, counts))
-            total = int(counts.sum())
-            offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-            qj.append(order[np.repeat(lo, counts) + offsets].astype(np.intp))
+            qj.append(order[ranges(lo, counts)].astype(np.intp))
     if not qi:
         return empty
     i = np.concatenate(qi)

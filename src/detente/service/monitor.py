@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import shapely
 
+from ..core.candidates import ranges
 from ..core.geodesy import geodesic_distance
 from ..core.instants import NS_PER_S, format_instant
 from ..core.minima import Minima
@@ -72,7 +73,6 @@ from .monitor_batches import (
     Share,
     Tracked,
     position_json,
-    ranges,
     subject,
 )
 

@@ -203,11 +203,3 @@ class BatchWriter:
             if link is not None and link.id:
                 body["counterpart"]["track"] = f"/v1/tracks/{link.id}"
             j.event(party, type_, body)
-
-
-def ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The concatenation of ``range(starts[k], starts[k] + counts[k])`` for every k."""
-    total = int(counts.sum())
-    offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    out: np.ndarray = np.repeat(starts, counts) + offsets
-    return out
