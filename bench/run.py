@@ -68,10 +68,8 @@ def _timed(fn: Any, *args: Any) -> tuple[float, Any]:
 
 # -- baselines ----------------------------------------------------------------------
 def _boxes4(vols: Any) -> tuple[np.ndarray, np.ndarray]:
-    lo, hi = search_boxes(vols, MINIMA.widest, int(vols.t0.min()))
-    half_v = MINIMA.widest.vertical_m / 2
-    return (np.column_stack([lo, vols.alt_lo - half_v]),
-            np.column_stack([hi, vols.alt_hi + half_v]))
+    """(lon, lat, time, altitude) boxes, widened as detente widens them."""
+    return search_boxes(vols, MINIMA.widest, int(vols.t0.min()))
 
 
 def strtree_pairs(vols: Any) -> int:

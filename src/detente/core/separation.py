@@ -207,9 +207,8 @@ def _flat_low(ga: ObjArray, gb: ObjArray, ba: FloatArray, bb: FloatArray, ra: Fl
     north = np.minimum(np.maximum(ba[:, 3], bb[:, 3]) + ext, 90.0)
     far = np.maximum(np.abs(south), np.abs(north))
     near = np.where((south < 0) & (north > 0), 0.0, np.minimum(np.abs(south), np.abs(north)))
-    m_min, _ = _per_degree(near)
+    m_min, p_max = _per_degree(near)
     m_max, p_min = _per_degree(far)
-    _, p_max = _per_degree(near)
     m_min, p_min = m_min * (1 - 1e-12), p_min * (1 - 1e-12)
     with np.errstate(divide="ignore", invalid="ignore"):
         spread = np.maximum(m_max / m_min, np.where(p_min > 0, p_max / p_min, np.inf)) - 1.0
