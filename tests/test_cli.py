@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from .conftest import collection, feature, square
 
@@ -130,3 +133,18 @@ def test_same_activity_name_for_two_parties(run_cli, tmp_path) -> None:
     assert run_cli("submit", name).returncode == 1
     acts = json.loads(run_cli("activities", "--json").stdout)
     assert {(x["party"], x["ext_id"]) for x in acts} == {("A", "patrol"), ("B", "patrol")}
+
+
+@pytest.mark.parametrize("command", [["conflicts"], ["sweep"], ["audit", "verify"],
+                                     ["party", "list"], ["export"]])
+def test_a_file_that_is_not_a_detente_database_is_refused(tmp_path, run_cli,
+                                                          command) -> None:
+    """An SQLite file of something else: the fix is named, no traceback, exit 4."""
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.close()
+    r = run_cli(*command, "--db", str(other))
+    assert r.returncode == 4, r.stderr
+    assert "is not a detente database" in r.stderr and "Traceback" not in r.stderr
+    assert r.stdout == ""

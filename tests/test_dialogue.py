@@ -512,3 +512,57 @@ def test_serve_stops_on_sigterm_with_event_streams_open(tmp_path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def test_a_big_sweep_is_done_in_chunks_each_checked_again(tmp_path, monkeypatch) -> None:
+    """Many conflicts past one deadline are escalated a chunk per transaction; a side
+    acknowledged after the sweep found its work is not escalated; each conflict's
+    audit entries follow on from each other, and the chain holds."""
+    from detente.core.scenario import read_scenario
+    from detente.service import lifecycle
+    from detente.service.audit import verify
+    from detente.service.deconfliction import Deconfliction, utc_now
+    from detente.service.lifecycle import AckPolicy, Lifecycle
+
+    from .conftest import collection, feature, square
+
+    db = str(tmp_path / "detente.db")
+    make_db(db)
+    store = open_store(db)
+    then = "2025-05-01T08:00:00.000000Z"
+    Lifecycle(store, lambda: then).set_policy(AckPolicy((), 60.0), "admin")
+    window = {"time_start": "2030-06-01T08:00:00Z", "time_end": "2030-06-01T09:00:00Z"}
+    Deconfliction(store, clock=lambda: then).submit(read_scenario(collection(
+        feature("a", "A", square(13.1, 11.8, 0.1), **window),
+        *(feature(f"b{k}", "B", square(13.1 + 0.01 * k, 11.8, 0.01), **window)
+          for k in range(7)))))
+    conflicts = store.list_conflicts(party=None, status=None)
+    assert len(conflicts) == 7
+
+    lc = Lifecycle(store, utc_now)
+    transactions = []
+    real = lifecycle.transaction
+
+    def counted(*args, **kwargs):
+        transactions.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "SWEEP_CHUNK", 3)
+    monkeypatch.setattr(lifecycle, "transaction", counted)
+    found = store.overdue(utc_now())
+    late_ack = conflicts[-1].id  # acknowledged by A between the finding and its chunk
+    original = store.overdue
+    monkeypatch.setattr(store, "overdue", lambda now: (original(now), lc.acknowledge(
+        "A", late_ack))[0])
+    done = lc.sweep()
+    assert len(found) == 14
+    assert sorted(map(tuple, done["escalated"])) == sorted(
+        x for x in found if x != (late_ack, "A"))
+    assert len(transactions) == 1 + 3  # the acknowledgement, then chunks of 3, 3 and 1
+    for c in store.list_conflicts(party=None, status=None):
+        trail = [e for e in store.iter_audit() if e.subject == f"conflict/{c.id}"]
+        assert [e.before for e in trail[1:]] == [e.after for e in trail[:-1]]
+        assert bool(c.sides["A"].escalated_at) == (c.id != late_ack)
+        assert c.sides["B"].escalated_at
+    assert verify(store)["ok"]
+    store.close()

@@ -65,14 +65,16 @@ def _read_input(path: Path) -> bytes:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _open(db: str | None, *, must_exist: bool = True) -> Any:
+def _open(db: str | None) -> Any:
     from ..service import Deconfliction
     from ..store import is_server_url, open_store
 
     path = _db(db)
-    if must_exist and not is_server_url(path) and not Path(path).exists():
+    if not is_server_url(path) and not Path(path).exists():
         raise NotFound(f"no database at {path}: create one with 'detente init --db {path}'")
-    return Deconfliction(open_store(path), parallel=_parallel())
+    store = open_store(path)
+    store.require()
+    return Deconfliction(store, parallel=_parallel())
 
 
 @functools.cache

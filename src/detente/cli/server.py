@@ -115,9 +115,7 @@ def serve(
     from ..api.server import run
     from .main import _db, _open, _parallel
 
-    svc = _open(db)
-    svc.minima()  # refuses a missing or foreign database before listening
-    svc.store.close()
+    _open(db).store.close()  # refuses a missing or foreign database before listening
     path = _db(db)
     dss = None
     if dss_key or dss_audience:

@@ -71,6 +71,7 @@ class Journal:
         self.now = now
         self.actor = actor
         self._audit: list[tuple[str, str, str | None, str | None, str]] = []
+        self._by_subject: dict[str, list[int]] = {}  # subject -> its entries' indices
         self._events: list[tuple[str, str, int | None, str]] = []
         self.event_ids: list[int] = []
 
@@ -79,6 +80,7 @@ class Journal:
               after_digest: str | None = None) -> None:
         """Record a state change: the digests of the states before and after (objects,
         or digests made already), and a small readable detail."""
+        self._by_subject.setdefault(subject, []).append(len(self._audit))
         self._audit.append((action, subject, before_digest or digest(before),
                             after_digest or digest(after), canonical(detail).decode()))
 
@@ -91,9 +93,11 @@ class Journal:
     def last_after(self, subject: str, actions: Sequence[str] | None = None
                    ) -> str | None:
         """The digest the subject's newest audit entry (of these ``actions``) left it
-        in: its "before" now."""
-        for entry in reversed(self._audit):
-            if entry[1] == subject and (actions is None or entry[0] in actions):
+        in: its "before" now. (Looked up by subject: a journal can hold many thousand
+        entries, and a scan of them all per entry is quadratic.)"""
+        for k in reversed(self._by_subject.get(subject, ())):
+            entry = self._audit[k]
+            if actions is None or entry[0] in actions:
                 return entry[3]
         return self.store.audit_last_after(subject, actions)
 

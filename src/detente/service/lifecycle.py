@@ -22,6 +22,7 @@ from ..store.contract import ConflictRow, Store
 from .journal import SYSTEM, Bus, Journal, transaction
 
 LIVE = ("open", "acknowledged", "accepted")
+SWEEP_CHUNK = 200  # conflicts per write transaction of a sweep (about 40 ms of work)
 NS = 10**9
 
 
@@ -198,28 +199,56 @@ class Lifecycle:
 
     def sweep(self) -> dict[str, list[Any]]:
         """Escalate sides past their deadline, expire conflicts whose volumes have all
-        ended. Run periodically by the server (and by ``detente sweep``)."""
+        ended. Run periodically by the server (and by ``detente sweep``).
+
+        The work is found first, then done in write transactions of at most
+        ``SWEEP_CHUNK`` conflicts, each checking again what it changes: a big import's
+        conflicts share one deadline, and escalating all of them in one transaction
+        would hold every other writer back until it ends."""
         st = self.store
         now = self.clock()
-        if not st.overdue(now) and not st.expiring(parse_instant(now)):
-            return {"escalated": [], "expired": []}  # (no write transaction for nothing)
+        overdue = sorted({cid for cid, _ in st.overdue(now)})
+        ending = st.expiring(parse_instant(now))
+        escalated: list[list[Any]] = []
+        expired: list[int] = []
+        for k in range(0, len(overdue), SWEEP_CHUNK):
+            escalated += self._escalate(overdue[k:k + SWEEP_CHUNK])
+        for k in range(0, len(ending), SWEEP_CHUNK):
+            expired += self._expire(ending[k:k + SWEEP_CHUNK])
+        return {"escalated": escalated, "expired": expired}
+
+    def _escalate(self, conflict_ids: Sequence[int]) -> list[list[Any]]:
+        st = self.store
         with transaction(st, self.clock, SYSTEM, self.bus) as j:
-            escalated = st.overdue(j.now)
-            for cid, party in escalated:
+            due = [(c.id, p) for c in st.list_conflicts(party=None, status="open",
+                                                         conflict_ids=conflict_ids)
+                   if c.deadline is not None and c.deadline < j.now
+                   for p in (c.party_a, c.party_b)
+                   if not (c.sides.get(p) and (c.sides[p].acked_at
+                                               or c.sides[p].escalated_at))]
+            for cid, party in due:
                 st.mark_side(cid, party, "escalated_at", j.now)
             rows = {c.id: c for c in st.list_conflicts(
-                party=None, status=None, conflict_ids=sorted({cid for cid, _ in escalated}))}
-            for cid, party in escalated:
+                party=None, status=None, conflict_ids=sorted({cid for cid, _ in due}))}
+            for cid, party in due:
                 c = rows[cid]
                 audit_conflict(j, c, "conflict.escalated", {"party": party,
                                                             "deadline": c.deadline})
                 found = st.find_party(party)
                 announce(j, c, "conflict.escalated", party=party,
                          escalation_contact=found.escalation if found else None)
-            expired = st.expiring(parse_instant(j.now))
-            for cid in expired:
+        return [list(x) for x in due]
+
+    def _expire(self, conflict_ids: Sequence[int]) -> list[int]:
+        st = self.store
+        with transaction(st, self.clock, SYSTEM, self.bus) as j:
+            now_ns = parse_instant(j.now)
+            ended = [c.id for c in st.list_conflicts(party=None, status="live",
+                                                     conflict_ids=conflict_ids)
+                     if c.ends <= now_ns]
+            for cid in ended:
                 st.set_conflict_status(cid, "expired", j.now)
-            for c in st.list_conflicts(party=None, status=None, conflict_ids=expired):
+            for c in st.list_conflicts(party=None, status=None, conflict_ids=ended):
                 audit_conflict(j, c, "conflict.expired", {"status": "expired"})
                 announce(j, c, "conflict.expired")
-        return {"escalated": [list(x) for x in escalated], "expired": expired}
+        return ended

@@ -99,6 +99,10 @@ class Store(DialogueStore, DssStore, TrackStore, Protocol):
 
     def is_initialised(self) -> bool: ...
 
+    def require(self) -> None:
+        """Refuse (DetenteError, naming the fix) a database that is not detente's or
+        is of another schema version."""
+
     def write(self) -> AbstractContextManager[None]:
         """A write transaction holding the write lock; rolls back on error."""
 

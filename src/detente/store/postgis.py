@@ -193,7 +193,7 @@ class PostGISStore(SQLStore):
             self.conn.execute("INSERT INTO meta VALUES ('minima', ?) ON CONFLICT DO NOTHING",
                               (orjson.dumps(minima.to_json()).decode(),))
 
-    def _require(self) -> None:
+    def require(self) -> None:
         if self._checked:
             return
         if not self.is_initialised():
@@ -279,7 +279,7 @@ class PostGISStore(SQLStore):
                    ) -> tuple[StoredVolumes, np.ndarray, np.ndarray]:
         """GiST candidates for every query box at once, and for its copies a turn east
         and west (stored boxes across the antimeridian reach past +-180)."""
-        self._require()
+        self.require()
         n = len(query)
         if n == 0:
             return self._load([], zone), np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)

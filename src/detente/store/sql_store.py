@@ -46,7 +46,7 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
 
     TEMP: ClassVar[str]
 
-    def _require(self) -> None:
+    def require(self) -> None:
         """Refuse a database that is not detente's, of this schema."""
         raise NotImplementedError
 
@@ -118,7 +118,7 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
         return out
 
     def get_minima(self) -> Minima:
-        self._require()
+        self.require()
         row = self.conn.execute("SELECT value FROM meta WHERE key='minima'").fetchone()
         return Minima.from_json(orjson.loads(row[0]))
 
@@ -158,7 +158,7 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
 
     def find_owners(self, keys: Sequence[tuple[str, str]], *, zone: bool
                     ) -> dict[tuple[str, str], ActivityRow]:
-        self._require()
+        self.require()
         tmp = self._temp_table("owner_keys", "party TEXT, ext_id TEXT", keys)
         rows = self.conn.execute(
             self._owner_sql(False)
@@ -267,7 +267,7 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
                              np.asarray(cols[1], dtype=np.int64))
 
     def volumes_of(self, owner_ids: Sequence[int], *, zone: bool) -> StoredVolumes:
-        self._require()
+        self.require()
         rows: list[tuple[Any, ...]] = []
         ids = list(owner_ids)
         for k in range(0, len(ids), 500):
@@ -286,7 +286,7 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
 
     def live_volumes(self, *, zone: bool) -> StoredVolumes:
         """Every live stored volume (for bulk detection in memory)."""
-        self._require()
+        self.require()
         rows = self.conn.execute(
             f"SELECT {VOL_COLS} FROM volumes v JOIN owners o ON o.id = v.owner_id "
             "WHERE v.is_zone=? AND o.state NOT IN ('cancelled', 'ended') ORDER BY v.id",
@@ -361,7 +361,7 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
 
     # -- listings ----------------------------------------------------------------
     def list_owners(self, *, party: str | None, zone: bool) -> list[ActivityRow]:
-        self._require()
+        self.require()
         sql = self._owner_sql(True) + " WHERE o.is_zone=?"
         args: list[Any] = [int(zone)]
         if party is not None:
@@ -372,7 +372,7 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
     def list_conflicts(self, *, party: str | None, status: str | None,
                        conflict_id: int | None = None,
                        conflict_ids: Sequence[int] | None = None) -> list[ConflictRow]:
-        self._require()
+        self.require()
         sql = ("SELECT c.id, a.ext_id, a.party, b.ext_id, b.party, c.status, c.opened_at, "
                "c.updated_at, c.pairs, a.id, b.id, c.starts, c.ends, c.deadline "
                "FROM conflicts c "
@@ -401,7 +401,7 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
                 for r in rows]
 
     def list_violations(self, *, party: str | None) -> list[dict[str, Any]]:
-        self._require()
+        self.require()
         sql = ("SELECT x.id, a.ext_id, a.party, z.ext_id, z.party, x.volume, x.zone_volume, "
                "x.restriction, x.overridden, x.created_at FROM violations x "
                "JOIN owners a ON a.id = x.activity_id JOIN owners z ON z.id = x.zone_id")

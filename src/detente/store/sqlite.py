@@ -183,7 +183,7 @@ class SQLiteStore(SQLStore):
                 self.conn = own
                 self._in_write = False
 
-    def _require(self) -> None:
+    def require(self) -> None:
         """Refuse a file that is not a detente database of this schema (checked once per
         connection: a database does not change its schema under a running process)."""
         if self._checked:
@@ -241,7 +241,7 @@ class SQLiteStore(SQLStore):
     def candidates(self, query: VolumeSet, widen: Separation, *, zone: bool
                    ) -> tuple[StoredVolumes, np.ndarray, np.ndarray]:
         """R*Tree candidates; queries each box and its antimeridian copy."""
-        self._require()
+        self.require()
         n = len(query)
         if n == 0:
             return self._load([], zone), np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
