@@ -452,9 +452,9 @@ def test_a_version_2_database_is_upgraded_by_init(tmp_path, run_cli) -> None:
                   "threads", "messages", "receipts", "incidents", "incident_parties",
                   "audit"):
         conn.execute(f"DROP TABLE {table}")
-    conn.execute("DROP INDEX conflicts_deadline")
+    conn.execute("DROP INDEX conflicts_escalate")
     conn.execute("DROP INDEX conflicts_ends")
-    for column in ("starts", "ends", "deadline"):
+    for column in ("starts", "ends", "deadline", "escalate_at"):
         conn.execute(f"ALTER TABLE conflicts DROP COLUMN {column}")
     conn.execute("ALTER TABLE parties DROP COLUMN escalation")
     conn.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
@@ -565,4 +565,51 @@ def test_a_big_sweep_is_done_in_chunks_each_checked_again(tmp_path, monkeypatch)
         assert bool(c.sides["A"].escalated_at) == (c.id != late_ack)
         assert c.sides["B"].escalated_at
     assert verify(store)["ok"]
+    store.close()
+
+
+def test_a_version_6_database_keeps_what_is_left_to_escalate(tmp_path, run_cli) -> None:
+    """Upgraded, its open conflicts' pending sides are still found by a sweep, and a
+    conflict whose sides are both done is not."""
+    from detente.core.scenario import read_scenario
+    from detente.service.deconfliction import Deconfliction
+    from detente.service.lifecycle import AckPolicy, Lifecycle
+
+    from .conftest import collection, feature, square
+
+    db = str(tmp_path / "v6.db")
+    make_db(db)
+    store = open_store(db)
+    then = "2025-05-01T08:00:00.000000Z"
+    Lifecycle(store, lambda: then).set_policy(AckPolicy((), 60.0), "admin")
+    window = {"time_start": "2030-06-01T08:00:00Z", "time_end": "2030-06-01T09:00:00Z"}
+    Deconfliction(store, clock=lambda: then).submit(read_scenario(collection(
+        feature("a", "A", square(13.1, 11.8, 0.1), **window),
+        feature("b", "B", square(13.15, 11.85, 0.1), **window),
+        feature("c", "C", square(20.0, 11.8, 0.1), **window),
+        feature("d", "D", square(20.05, 11.85, 0.1), **window))))
+    done, pending = (c.id for c in store.list_conflicts(party=None, status=None))
+    lc = Lifecycle(store, lambda: then)
+    lc.acknowledge("A", done)
+    lc.acknowledge("C", pending)
+    store.close()
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE conflict_parties SET escalated_at = ? WHERE conflict_id = ?",
+                 (then, done))  # (B: escalated, as a version 6 sweep would have)
+    conn.execute("INSERT INTO conflict_parties (conflict_id, party, escalated_at) "
+                 "VALUES (?, 'B', ?)", (done, then))
+    conn.execute("DROP INDEX conflicts_escalate")
+    conn.execute("ALTER TABLE conflicts DROP COLUMN escalate_at")
+    conn.execute("CREATE INDEX conflicts_deadline ON conflicts (deadline) WHERE "
+                 "status = 'open'")
+    conn.execute("UPDATE meta SET value='6' WHERE key='schema_version'")
+    conn.commit()
+    conn.close()
+    assert run_cli("conflicts", "--db", db).returncode == 4
+    assert run_cli("db", "upgrade", "--db", db).returncode == 0
+    swept = run_cli("sweep", "--db", db)
+    assert swept.returncode == 0 and "1 escalation(s)" in swept.stderr, swept.stderr
+    store = open_store(db)
+    escalated = store.list_conflicts(party=None, status=None, conflict_id=pending)[0]
+    assert escalated.sides["D"].escalated_at and not escalated.sides["C"].escalated_at
     store.close()

@@ -18,7 +18,7 @@ from detente.service import Deconfliction
 from detente.store import open_store
 from detente.store.track_contract import TrackingRow
 
-from .conftest import collection, feature, square
+from .conftest import collection, feature, raw_sql, square
 from .test_property_detection import scenarios
 
 
@@ -242,3 +242,38 @@ def test_positions_chain_prune_and_heads(new_db) -> None:
         assert st.prune_positions(101.5) == 2
     assert [r[2] for r in st.track(first + 3, 0, 10)] == [12, 13]
     assert st.track(0, 0, 10) == []
+
+
+def test_overdue_is_what_is_left_to_escalate(new_db) -> None:
+    """A side is overdue past the deadline until it acknowledges or is escalated; a
+    conflict with both sides done is not read again; a change to it starts over."""
+    from detente.service.lifecycle import AckPolicy, Lifecycle
+
+    then = "2025-05-01T08:00:00.000000Z"
+    later = "2025-05-01T09:00:00.000000Z"
+    url = new_db()
+    store = open_store(url)
+    store.initialise(Minima(Separation(500.0, 50.0, 60.0)))
+    Lifecycle(store, lambda: then).set_policy(AckPolicy((), 60.0), "admin")
+    svc = Deconfliction(store, clock=lambda: then)
+    window = {"time_start": "2030-06-01T08:00:00Z", "time_end": "2030-06-01T09:00:00Z"}
+
+    def submit(party: str, ext_id: str, lon: float) -> int:
+        r = svc.submit(read_scenario(collection(feature(ext_id, party, square(lon, 50.0, 0.01),
+                                                        **window))))
+        return r.conflicts[0]["id"] if r.conflicts else 0
+
+    submit("A", "a", 10.0)
+    cid = submit("B", "b", 10.005)
+    assert store.overdue(then) == []
+    assert store.overdue(later) == [(cid, "A"), (cid, "B")]
+    lc = Lifecycle(store, lambda: later)
+    lc.acknowledge("A", cid)
+    assert store.overdue(later) == [(cid, "B")]
+    assert lc.sweep()["escalated"] == [[cid, "B"]]
+    assert store.overdue(later) == []
+    assert raw_sql(url, "SELECT escalate_at FROM conflicts WHERE id = ?", (cid,)) == [(None,)]
+    # B's activity changes its pairs: both sides must acknowledge again.
+    assert submit("B", "b", 10.006) == cid
+    assert store.overdue(later) == [(cid, "A"), (cid, "B")]
+    store.close()

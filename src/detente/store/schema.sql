@@ -1,4 +1,4 @@
--- detente embedded store, schema version 6 (versions 2 to 5 are upgraded by
+-- detente embedded store, schema version 7 (versions 2 to 6 are upgraded by
 -- 'detente db upgrade').
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
@@ -45,7 +45,9 @@ CREATE VIRTUAL TABLE IF NOT EXISTS dss_sub_index USING rtree (rid, x0, x1, y0, y
 -- One row per pair of conflicting activities (activity_a < activity_b).
 -- status: open | acknowledged | accepted | resolved | expired. starts/ends (ns): the
 -- earliest start and latest end of the volumes in conflict; deadline: by when each
--- party must acknowledge.
+-- party must acknowledge; escalate_at: the deadline while a side has neither
+-- acknowledged nor been escalated, else NULL (what a sweep looks for: overdue conflicts
+-- already escalated stay open, and finding them all again every second cost seconds).
 CREATE TABLE IF NOT EXISTS conflicts (
     id          INTEGER PRIMARY KEY,
     activity_a  INTEGER NOT NULL REFERENCES owners (id),
@@ -57,6 +59,7 @@ CREATE TABLE IF NOT EXISTS conflicts (
     starts      INTEGER NOT NULL DEFAULT 0,
     ends        INTEGER NOT NULL DEFAULT 0,
     deadline    TEXT,
+    escalate_at TEXT,
     UNIQUE (activity_a, activity_b)
 );
 CREATE INDEX IF NOT EXISTS conflicts_b ON conflicts (activity_b);
@@ -103,7 +106,7 @@ CREATE TABLE IF NOT EXISTS conflict_parties (
     escalated_at TEXT,
     PRIMARY KEY (conflict_id, party)
 );
-CREATE INDEX IF NOT EXISTS conflicts_deadline ON conflicts (deadline)
+CREATE INDEX IF NOT EXISTS conflicts_escalate ON conflicts (escalate_at)
     WHERE status = 'open';
 CREATE INDEX IF NOT EXISTS conflicts_ends ON conflicts (ends)
     WHERE status IN ('open', 'acknowledged', 'accepted');

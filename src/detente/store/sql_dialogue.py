@@ -44,6 +44,15 @@ def _incident(r: Sequence[Any]) -> IncidentRow:
                        r[8], tuple(orjson.loads(r[9])), r[10], r[11])
 
 
+# How many of a conflict's sides have acknowledged it or been escalated: while fewer
+# than both, conflicts.escalate_at holds its deadline (else NULL), so that a sweep finds
+# what is left to escalate through an index instead of reading every overdue conflict.
+_SIDES_DONE = ("(SELECT count(*) FROM conflict_parties s WHERE s.conflict_id = conflicts.id "
+               "AND (s.acked_at IS NOT NULL OR s.escalated_at IS NOT NULL))")
+ESCALATE_BACKFILL = ("UPDATE conflicts SET escalate_at = deadline WHERE status = 'open' "
+                     f"AND {_SIDES_DONE} < 2")
+
+
 class SQLDialogue:
     """Mixed into both stores; uses their connection (sqlite3's, or one that speaks
     its interface over psycopg)."""
@@ -76,16 +85,23 @@ class SQLDialogue:
                           "ON CONFLICT DO NOTHING", (conflict_id, party))
         self.conn.execute(f"UPDATE conflict_parties SET {field}=coalesce({field}, ?) "
                           "WHERE conflict_id=? AND party=?", (now, conflict_id, party))
+        if field != "accepted_at":
+            self.conn.execute("UPDATE conflicts SET escalate_at = NULL WHERE id = ? AND "
+                              f"escalate_at IS NOT NULL AND {_SIDES_DONE} >= 2",
+                              (conflict_id,))
 
     def set_conflict_status(self, conflict_id: int, status: str, now: str) -> None:
         self.conn.execute("UPDATE conflicts SET status=?, updated_at=? WHERE id=?",
                           (status, now, conflict_id))
 
+    # These two run every second: they sort in Python, since with "ORDER BY id" SQLite
+    # read every conflict in id order instead of its partial index (35-40 ms a run with
+    # 236,047 conflicts, against under 0.1 ms).
     def overdue(self, now: str) -> list[tuple[int, str]]:
-        rows = self.conn.execute(
+        rows = sorted(self.conn.execute(
             "SELECT c.id, a.party, b.party FROM conflicts c "
             "JOIN owners a ON a.id = c.activity_a JOIN owners b ON b.id = c.activity_b "
-            "WHERE c.status='open' AND c.deadline < ? ORDER BY c.id", (now,)).fetchall()
+            "WHERE c.status='open' AND c.escalate_at < ?", (now,)).fetchall())
         sides = self.conflict_sides([r[0] for r in rows])
         out = []
         for cid, pa, pb in rows:
@@ -96,9 +112,9 @@ class SQLDialogue:
         return out
 
     def expiring(self, now_ns: int) -> list[int]:
-        return [r[0] for r in self.conn.execute(
+        return sorted(r[0] for r in self.conn.execute(
             "SELECT id FROM conflicts WHERE status IN ('open', 'acknowledged', 'accepted') "
-            "AND ends <= ? ORDER BY id", (now_ns,))]
+            "AND ends <= ?", (now_ns,)))
 
     # -- outbox and webhooks ----------------------------------------------------
     def add_events(self, rows: Sequence[tuple[str, str, int | None, str]], now: str,

@@ -314,19 +314,22 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
             change: str | None
             if old is None:
                 cid, change = first + len(inserts), "opened"
-                inserts.append((cid, a, b, body, now, now, c.starts, c.ends, c.deadline))
+                inserts.append((cid, a, b, body, now, now, c.starts, c.ends, c.deadline,
+                                c.deadline))
             else:
                 cid = old[0]
                 change = ("reopened" if old[1] not in LIVE else
                           "changed" if old[2] != body or c.moved else None)
                 if change is not None:
-                    updates.append((body, now, c.starts, c.ends, c.deadline, cid))
+                    updates.append((body, now, c.starts, c.ends, c.deadline, c.deadline,
+                                    cid))
             out.append((cid, change))
         self.conn.executemany("INSERT INTO conflicts (id, activity_a, activity_b, status, pairs, "
-                              "opened_at, updated_at, starts, ends, deadline) "
-                              "VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)", inserts)
+                              "opened_at, updated_at, starts, ends, deadline, escalate_at) "
+                              "VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?)", inserts)
         self.conn.executemany("UPDATE conflicts SET status='open', pairs=?, updated_at=?, "
-                              "starts=?, ends=?, deadline=? WHERE id=?", updates)
+                              "starts=?, ends=?, deadline=?, escalate_at=? WHERE id=?",
+                              updates)
         self.reset_sides([u[-1] for u in updates])
         return out
 

@@ -130,5 +130,9 @@ class SQLTracks:
         return _share(r) if r else None
 
     def active_owner_ids(self) -> list[int]:
+        # is_zone is tested here, not in SQL: given "AND is_zone = 0", SQLite's planner
+        # took the (is_zone, party, ext_id) index and read every activity, once a second
+        # (0.4 s of CPU a tick with 643,146 stored), instead of the partial index of the
+        # active ones.
         return [int(r[0]) for r in self.conn.execute(
-            "SELECT id FROM owners WHERE state = 'active' AND is_zone = 0").fetchall()]
+            "SELECT id, is_zone FROM owners WHERE state = 'active'").fetchall() if not r[1]]

@@ -27,10 +27,11 @@ from ..core.volumes import VolumeSet
 from ..errors import DetenteError
 from .contract import StoredVolumes
 from .dss_contract import DssSubscription
+from .sql_dialogue import ESCALATE_BACKFILL
 from .sql_store import VOL_COLS, SQLStore
 from .sqlite_writer import connect, release_writer, writer_for
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 KM_PER_DEG = 111.32
 ALT_UNIT_M = 100.0
 T_EPOCH_NS = 1_577_836_800 * 10**9  # 2020-01-01T00:00:00Z
@@ -140,6 +141,8 @@ class SQLiteStore(SQLStore):
                 self._upgrade_2()
             elif version == 3:
                 self.conn.execute("ALTER TABLE webhooks ADD COLUMN lease_until REAL")
+            if version < 7:
+                self._upgrade_6(version)
         for stmt in _statements(script + "\n" + _read("dss.sql")):
             self.conn.execute(stmt)
         self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) "
@@ -160,6 +163,13 @@ class SQLiteStore(SQLStore):
             "activity_b)), "
             "ends = (SELECT max(t1) FROM volumes WHERE owner_id IN (activity_a, "
             "activity_b))")
+
+    def _upgrade_6(self, version: int) -> None:
+        """Version 7 keeps what is left to escalate in conflicts.escalate_at."""
+        self.conn.execute("ALTER TABLE conflicts ADD COLUMN escalate_at TEXT")
+        self.conn.execute("DROP INDEX IF EXISTS conflicts_deadline")
+        if version > 2:  # (version 2 had no deadlines, nor sides)
+            self.conn.execute(ESCALATE_BACKFILL)
 
     def is_initialised(self) -> bool:
         row = self.conn.execute(
@@ -197,7 +207,7 @@ class SQLiteStore(SQLStore):
                 f"{self.path} was made by another version of detente (schema "
                 f"{row[0] if row else '?'}, this one reads {SCHEMA_VERSION}): "
                 + (f"run 'detente db upgrade --db {self.path}' to upgrade it" if row and
-                   int(row[0]) in (2, 3, 4, 5) else "export it with that version and submit the "
+                   int(row[0]) in (2, 3, 4, 5, 6) else "export it with that version and submit the "
                    "export to a new database"))
         self._checked = True
 
