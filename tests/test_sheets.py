@@ -207,3 +207,18 @@ def test_a_bad_movement_is_named_and_nothing_is_stored(run_cli, tmp_path, rows, 
     message = done.stderr.replace("\n", "")
     assert f"field '{column}'" in message and reason in message and "row " in message
     assert stored(run_cli, "R") == []
+
+
+def test_csv_line_ends_and_unreadable_csv() -> None:
+    """A bare CR ends a line, as CRLF and LF do; what the csv module cannot read is bad
+    input naming the line (it reached HTTP as a 500, found by schemathesis)."""
+    from detente.errors import InputError
+    from detente.formats.sheets import read_rows
+
+    for end in ("\r", "\n", "\r\n"):
+        data = end.join(["name,lon", "a,1", "b,2", ""]).encode()
+        assert list(read_rows(data, "csv")) == [(2, {"name": "a", "lon": "1"}),
+                                                (3, {"name": "b", "lon": "2"})]
+    with pytest.raises(InputError) as err:
+        list(read_rows(b"name,notes\na," + b"x" * 200_000 + b"\n", "csv"))
+    assert err.value.item == "line 2" and "field limit" in str(err.value)

@@ -78,13 +78,19 @@ def read_rows(data: bytes, file_type: str) -> Iterator[tuple[int, dict[str, Any]
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError("a CSV file in UTF-8") from None
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None:
-        raise InputError("an empty file: the first row names the columns")
-    reader.fieldnames = [f.strip().lower() for f in reader.fieldnames]
-    for n, row in enumerate(reader, start=2):
-        if any((v or "").strip() for v in row.values() if isinstance(v, str)):
-            yield n, {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
+    # newline="": the csv module reads line ends itself (a bare CR too; given lines
+    # split by StringIO, it refused one with an error that reached HTTP as a 500).
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        if reader.fieldnames is None:
+            raise InputError("an empty file: the first row names the columns")
+        reader.fieldnames = [f.strip().lower() for f in reader.fieldnames]
+        for n, row in enumerate(reader, start=2):
+            if any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                yield n, {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
+    except csv.Error as exc:
+        raise InputError(f"not readable as CSV: {exc}", item=f"line {reader.line_num + 1}"
+                         ) from None
 
 
 def _blank(v: Any) -> bool:
