@@ -514,28 +514,41 @@ def test_serve_stops_on_sigterm_with_event_streams_open(tmp_path) -> None:
             proc.wait(10)
 
 
+LONG_AGO = "2025-05-01T08:00:00.000000Z"
+WINDOW = {"time_start": "2030-06-01T08:00:00Z", "time_end": "2030-06-01T09:00:00Z"}
+
+
+def submitted_long_ago(db: str, *features: dict[str, Any]) -> Any:
+    """A new database whose parties have 60 s to acknowledge, with these features
+    submitted long ago (their deadlines are past); returns its store."""
+    from detente.core.scenario import read_scenario
+    from detente.service.deconfliction import Deconfliction
+    from detente.service.lifecycle import AckPolicy, Lifecycle
+
+    from .conftest import collection
+
+    make_db(db)
+    store = open_store(db)
+    Lifecycle(store, lambda: LONG_AGO).set_policy(AckPolicy((), 60.0), "admin")
+    Deconfliction(store, clock=lambda: LONG_AGO).submit(read_scenario(collection(*features)))
+    return store
+
+
 def test_a_big_sweep_is_done_in_chunks_each_checked_again(tmp_path, monkeypatch) -> None:
     """Many conflicts past one deadline are escalated a chunk per transaction; a side
     acknowledged after the sweep found its work is not escalated; each conflict's
     audit entries follow on from each other, and the chain holds."""
-    from detente.core.scenario import read_scenario
     from detente.service import lifecycle
     from detente.service.audit import verify
-    from detente.service.deconfliction import Deconfliction, utc_now
-    from detente.service.lifecycle import AckPolicy, Lifecycle
+    from detente.service.deconfliction import utc_now
+    from detente.service.lifecycle import Lifecycle
 
-    from .conftest import collection, feature, square
+    from .conftest import feature, square
 
-    db = str(tmp_path / "detente.db")
-    make_db(db)
-    store = open_store(db)
-    then = "2025-05-01T08:00:00.000000Z"
-    Lifecycle(store, lambda: then).set_policy(AckPolicy((), 60.0), "admin")
-    window = {"time_start": "2030-06-01T08:00:00Z", "time_end": "2030-06-01T09:00:00Z"}
-    Deconfliction(store, clock=lambda: then).submit(read_scenario(collection(
-        feature("a", "A", square(13.1, 11.8, 0.1), **window),
-        *(feature(f"b{k}", "B", square(13.1 + 0.01 * k, 11.8, 0.01), **window)
-          for k in range(7)))))
+    store = submitted_long_ago(
+        str(tmp_path / "detente.db"), feature("a", "A", square(13.1, 11.8, 0.1), **WINDOW),
+        *(feature(f"b{k}", "B", square(13.1 + 0.01 * k, 11.8, 0.01), **WINDOW)
+          for k in range(7)))
     conflicts = store.list_conflicts(party=None, status=None)
     assert len(conflicts) == 7
 
@@ -571,33 +584,26 @@ def test_a_big_sweep_is_done_in_chunks_each_checked_again(tmp_path, monkeypatch)
 def test_a_version_6_database_keeps_what_is_left_to_escalate(tmp_path, run_cli) -> None:
     """Upgraded, its open conflicts' pending sides are still found by a sweep, and a
     conflict whose sides are both done is not."""
-    from detente.core.scenario import read_scenario
-    from detente.service.deconfliction import Deconfliction
-    from detente.service.lifecycle import AckPolicy, Lifecycle
+    from detente.service.lifecycle import Lifecycle
 
-    from .conftest import collection, feature, square
+    from .conftest import feature, square
 
     db = str(tmp_path / "v6.db")
-    make_db(db)
-    store = open_store(db)
-    then = "2025-05-01T08:00:00.000000Z"
-    Lifecycle(store, lambda: then).set_policy(AckPolicy((), 60.0), "admin")
-    window = {"time_start": "2030-06-01T08:00:00Z", "time_end": "2030-06-01T09:00:00Z"}
-    Deconfliction(store, clock=lambda: then).submit(read_scenario(collection(
-        feature("a", "A", square(13.1, 11.8, 0.1), **window),
-        feature("b", "B", square(13.15, 11.85, 0.1), **window),
-        feature("c", "C", square(20.0, 11.8, 0.1), **window),
-        feature("d", "D", square(20.05, 11.85, 0.1), **window))))
+    store = submitted_long_ago(
+        db, feature("a", "A", square(13.1, 11.8, 0.1), **WINDOW),
+        feature("b", "B", square(13.15, 11.85, 0.1), **WINDOW),
+        feature("c", "C", square(20.0, 11.8, 0.1), **WINDOW),
+        feature("d", "D", square(20.05, 11.85, 0.1), **WINDOW))
     done, pending = (c.id for c in store.list_conflicts(party=None, status=None))
-    lc = Lifecycle(store, lambda: then)
+    lc = Lifecycle(store, lambda: LONG_AGO)
     lc.acknowledge("A", done)
     lc.acknowledge("C", pending)
     store.close()
     conn = sqlite3.connect(db)
     conn.execute("UPDATE conflict_parties SET escalated_at = ? WHERE conflict_id = ?",
-                 (then, done))  # (B: escalated, as a version 6 sweep would have)
+                 (LONG_AGO, done))  # (B: escalated, as a version 6 sweep would have)
     conn.execute("INSERT INTO conflict_parties (conflict_id, party, escalated_at) "
-                 "VALUES (?, 'B', ?)", (done, then))
+                 "VALUES (?, 'B', ?)", (done, LONG_AGO))
     conn.execute("DROP INDEX conflicts_escalate")
     conn.execute("ALTER TABLE conflicts DROP COLUMN escalate_at")
     conn.execute("CREATE INDEX conflicts_deadline ON conflicts (deadline) WHERE "
