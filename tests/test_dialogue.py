@@ -565,8 +565,14 @@ def test_a_big_sweep_is_done_in_chunks_each_checked_again(tmp_path, monkeypatch)
     found = store.overdue(utc_now())
     late_ack = conflicts[-1].id  # acknowledged by A between the finding and its chunk
     original = store.overdue
-    monkeypatch.setattr(store, "overdue", lambda now: (original(now), lc.acknowledge(
-        "A", late_ack))[0])
+
+    def finding_then_ack(now, conflict_ids=None):
+        rows = original(now, conflict_ids)
+        if conflict_ids is None:  # the sweep's finding, before its chunks
+            lc.acknowledge("A", late_ack)
+        return rows
+
+    monkeypatch.setattr(store, "overdue", finding_then_ack)
     done = lc.sweep()
     assert len(found) == 14
     assert sorted(map(tuple, done["escalated"])) == sorted(

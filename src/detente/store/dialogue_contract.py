@@ -119,12 +119,14 @@ class DialogueStore(Protocol):
 
     def set_conflict_status(self, conflict_id: int, status: str, now: str) -> None: ...
 
-    def overdue(self, now: str) -> list[tuple[int, str]]:
+    def overdue(self, now: str, conflict_ids: Sequence[int] | None = None
+                ) -> list[tuple[int, str]]:
         """(conflict, party) of open conflicts past their deadline that the party has
-        neither acknowledged nor been escalated for."""
+        neither acknowledged nor been escalated for (among ``conflict_ids`` if given)."""
 
-    def expiring(self, now_ns: int) -> list[int]:
-        """Live conflicts whose volumes have all ended."""
+    def expiring(self, now_ns: int, conflict_ids: Sequence[int] | None = None) -> list[int]:
+        """Live conflicts whose volumes have all ended (among ``conflict_ids`` if
+        given)."""
 
     # -- outbox and webhooks ----------------------------------------------------
     def add_events(self, rows: Sequence[tuple[str, str, int | None, str]], now: str,

@@ -4,7 +4,7 @@ and PostgreSQL both run: ``?`` placeholders (the PostgreSQL connection translate
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -58,6 +58,7 @@ class SQLDialogue:
     its interface over psycopg)."""
 
     conn: Any
+    _temp_ids: Callable[[str, Sequence[int]], str]  # (SQLStore's)
 
     # -- conflict sides and lifecycle -------------------------------------------
     def reset_sides(self, conflict_ids: Sequence[int]) -> None:
@@ -97,11 +98,14 @@ class SQLDialogue:
     # These two run every second: they sort in Python, since with "ORDER BY id" SQLite
     # read every conflict in id order instead of its partial index (35-40 ms a run with
     # 236,047 conflicts, against under 0.1 ms).
-    def overdue(self, now: str) -> list[tuple[int, str]]:
-        rows = sorted(self.conn.execute(
-            "SELECT c.id, a.party, b.party FROM conflicts c "
-            "JOIN owners a ON a.id = c.activity_a JOIN owners b ON b.id = c.activity_b "
-            "WHERE c.status='open' AND c.escalate_at < ?", (now,)).fetchall())
+    def overdue(self, now: str, conflict_ids: Sequence[int] | None = None
+                ) -> list[tuple[int, str]]:
+        sql = ("SELECT c.id, a.party, b.party FROM conflicts c "
+               "JOIN owners a ON a.id = c.activity_a JOIN owners b ON b.id = c.activity_b "
+               "WHERE c.status='open' AND c.escalate_at < ?")
+        if conflict_ids is not None:
+            sql += f" AND c.id IN (SELECT id FROM {self._temp_ids('due', conflict_ids)} t)"
+        rows = sorted(self.conn.execute(sql, (now,)).fetchall())
         sides = self.conflict_sides([r[0] for r in rows])
         out = []
         for cid, pa, pb in rows:
@@ -111,10 +115,12 @@ class SQLDialogue:
                     out.append((cid, p))
         return out
 
-    def expiring(self, now_ns: int) -> list[int]:
-        return sorted(r[0] for r in self.conn.execute(
-            "SELECT id FROM conflicts WHERE status IN ('open', 'acknowledged', 'accepted') "
-            "AND ends <= ?", (now_ns,)))
+    def expiring(self, now_ns: int, conflict_ids: Sequence[int] | None = None) -> list[int]:
+        sql = ("SELECT id FROM conflicts WHERE status IN ('open', 'acknowledged', 'accepted') "
+               "AND ends <= ?")
+        if conflict_ids is not None:
+            sql += f" AND id IN (SELECT id FROM {self._temp_ids('ending', conflict_ids)} t)"
+        return sorted(r[0] for r in self.conn.execute(sql, (now_ns,)))
 
     # -- outbox and webhooks ----------------------------------------------------
     def add_events(self, rows: Sequence[tuple[str, str, int | None, str]], now: str,
