@@ -25,6 +25,7 @@ from ..core.geodesy import expand_bounds
 from ..core.minima import Minima, Separation
 from ..core.volumes import VolumeSet
 from ..errors import DetenteError
+from . import rtree_bulk
 from .contract import StoredVolumes
 from .dss_contract import DssSubscription
 from .sql_dialogue import ESCALATE_BACKFILL
@@ -99,6 +100,11 @@ class SQLiteStore(SQLStore):
     """The store contract on one SQLite file."""
 
     TEMP = "temp"
+    # A write of at least bulk_min boxes, and at least 1 / bulk_share of those already
+    # indexed, rebuilds the R*Tree whole (:mod:`.rtree_bulk`) instead of inserting them
+    # one by one (measured at a million: 40,000 inserts/s, 200,000 boxes/s rebuilt).
+    bulk_min = 20_000
+    bulk_share = 4
 
     def __init__(self, path: str, *, timeout_s: float = 60.0):
         self.path = path
@@ -241,8 +247,19 @@ class SQLiteStore(SQLStore):
     def _index_volumes(self, ids: np.ndarray, vols: VolumeSet, zone: bool) -> None:
         boxes = scaled_boxes(vols.bounds, vols.alt_lo, vols.alt_hi, vols.t0, vols.t1)
         idx = self._index(zone)
+        copies = [(copy, np.arange(len(boxes)) if copy == 0
+                   else np.flatnonzero((bx != boxes).any(axis=1)), bx)
+                  for copy, bx in _wrapped(boxes)]
+        count = sum(len(sel) for _, sel, _ in copies)
+        if count >= self.bulk_min and count * self.bulk_share >= self.conn.execute(
+                f"SELECT count(*) FROM {idx}_rowid").fetchone()[0]:
+            old_ids, old_boxes = rtree_bulk.entries(self.conn, idx)
+            rtree_bulk.load(self.conn, idx, np.concatenate(
+                [old_ids, *(2 * ids[sel] + copy for copy, sel, _ in copies)]),
+                np.concatenate([old_boxes, *(bx[sel] for _, sel, bx in copies)]))
+            return
         order = _morton_order(boxes)
-        for copy, bx in _wrapped(boxes):
+        for copy, _, bx in copies:
             sel = order if copy == 0 else order[(bx[order] != boxes[order]).any(axis=1)]
             rids = (2 * ids[sel] + copy).tolist()
             self.conn.executemany(f"INSERT INTO {idx} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
