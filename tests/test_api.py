@@ -420,3 +420,48 @@ def test_remote_cli_commands_use_the_server(server, world, tmp_path) -> None:
     assert one["counterpart"]["volumes"]
     bad = run("conflicts", "--token", "dt_nope")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and "token" in bad.stderr
+
+
+def test_conflicts_come_in_pages_that_add_up_to_the_list(server) -> None:
+    """With ``limit``, each page names the next in its Link header until the last; the
+    pages add up to the unpaged list, windowed or not, and the client reads them all."""
+    from detente.client import Client
+
+    a, c = client(server, "A"), client(server, "C")
+    assert c.post("/activities", json=activity("page-c", (-150.0, -60.0), (-160.0, -60.0))
+                  ).status_code == 201
+    for k in range(7):
+        spot = (-150.0 + 0.01 * k, -60.0) if k < 5 else (-160.0 + 0.01 * k, -60.0)
+        assert a.post("/activities", json=activity(f"page-a-{k}", spot)).status_code == 201
+
+    def pages(params: dict[str, Any]) -> list[list[dict[str, Any]]]:
+        out = []
+        r = c.get("/conflicts", params=params)
+        while True:
+            assert r.status_code == 200, r.text
+            out.append(r.json())
+            if "next" not in r.links:
+                return out
+            r = c.get(r.links["next"]["url"])
+
+    everything = c.get("/conflicts").json()  # (with those of earlier tests)
+    n = len(everything)
+    assert [x["activity"] for x in everything].count("page-c") == 7
+    threes = pages({"limit": 3})
+    assert [len(p) for p in threes] == [3] * (n // 3) + ([n % 3] if n % 3 else [])
+    assert [x for p in threes for x in p] == everything
+    assert pages({"limit": n}) == [everything]  # exactly a page: no next
+    west = {"bbox": "-160.5,-60.5,-159.5,-59.5"}
+    windowed = c.get("/conflicts", params=west).json()
+    assert [x["counterpart_party"] for x in windowed] == ["A", "A"]
+    assert pages({**west, "limit": 1}) == [[windowed[0]], [windowed[1]]]
+    assert c.get("/conflicts", params={"after": everything[-1]["id"]}).json() == []
+    assert c.get("/conflicts", params={"after": everything[n - 4]["id"], "limit": 2}
+                 ).json() == everything[n - 3:n - 1]
+    for bad in ({"limit": 0}, {"limit": 10_001}, {"after": -1}, {"limit": "x"}):
+        r = c.get("/conflicts", params=bad)
+        assert r.status_code == 422, bad
+        assert [e["field"] for e in r.json()["errors"]] == list(bad)
+    with Client(server["url"], server["tokens"]["C"]) as api:
+        assert api.conflicts(page_size=2) == everything
+        assert api.conflicts(bbox=(-160.5, -60.5, -159.5, -59.5), page_size=1) == windowed

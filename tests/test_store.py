@@ -277,3 +277,33 @@ def test_overdue_is_what_is_left_to_escalate(new_db) -> None:
     assert submit("B", "b", 10.006) == cid
     assert store.overdue(later) == [(cid, "A"), (cid, "B")]
     store.close()
+
+
+@pytest.mark.parametrize("read", [1, 2, 1_000])
+def test_conflict_pages_read_the_store_a_page_at_a_time(new_db, read: int) -> None:
+    """A windowed page reads the store in pieces until it has its fill and one more;
+    every way of paging adds up to the whole list."""
+    from detente.service.disclosure import Disclosure, Window
+
+    svc = service(new_db)
+    spots = [10.0, 30.0, 10.01, 30.01, 10.02, 30.02, 10.03]
+    svc.submit(read_scenario(collection(feature("mine-10", "A", square(10.0, 0.0, 0.05)),
+                                        feature("mine-30", "A", square(30.0, 0.0, 0.05)))))
+    svc.submit(read_scenario(collection(*(feature(f"b-{k}", "B", square(x, 0.0, 0.01))
+                                          for k, x in enumerate(spots)))))
+    seen = Disclosure(svc.store)
+    whole = seen.conflicts("A")
+    assert len(whole) == 7
+    near_10 = Window((9.9, -0.1, 10.1, 0.1), None, None)
+    windowed = seen.conflicts("A", window=near_10)
+    assert [c["activity"] for c in windowed] == ["mine-10"] * 4
+    for window, expected in ((Window(), whole), (near_10, windowed)):
+        for limit in (1, 2, 3, 4, 7, 8):
+            got, after, more = [], None, True
+            while more:
+                page, more = seen.conflicts_page("A", None, window, after=after,
+                                                 limit=limit, read=read)
+                assert len(page) <= limit and (page or not more)
+                got += page
+                after = page[-1]["id"] if page else after
+            assert got == expected, (limit, read)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from ..core.instants import InstantError, parse_instant
@@ -53,11 +53,24 @@ def list_conflicts(status: Literal["open", "acknowledged", "accepted", "resolved
                                    "live"] | None = Query(
                        None, description="one status, or live: open, acknowledged or "
                                          "accepted"),
-                   where: Window = Depends(window), caller: str = Depends(party),
+                   where: Window = Depends(window),
+                   limit: int | None = Query(None, ge=1, le=10_000,
+                                             description="at most this many, in id order"),
+                   after: int | None = Query(None, ge=0,
+                                             description="only ids above this one"),
+                   *, request: Request, response: Response,
+                   caller: str = Depends(party),
                    services: Services = Depends(get_services)) -> list[dict[str, Any]]:
-    """Conflicts between one of the caller's activities and another party's; with
-    ``bbox``/``start``/``end``, those whose two activities both reach into the window."""
-    return services.disclosure.conflicts(caller, status, where)
+    """Conflicts between one of the caller's activities and another party's, in id
+    order; with ``bbox``/``start``/``end``, those whose two activities both reach into
+    the window. With ``limit``, a page: when more follow, the ``Link`` header names the
+    next page (``rel="next"``: the same query with ``after`` the page's last id)."""
+    page, more = services.disclosure.conflicts_page(caller, status, where, after=after,
+                                                    limit=limit)
+    if more:
+        following = request.url.include_query_params(after=page[-1]["id"])
+        response.headers["Link"] = f'<{following}>; rel="next"'
+    return page
 
 
 @router.get("/airspace", summary="Everything the caller may see in an area and time")

@@ -48,16 +48,22 @@ class Client:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _call(self, method: str, path: str, *, json: Any = None,
-              headers: dict[str, str] | None = None, params: dict[str, Any] | None = None
-              ) -> Any:
+    def _request(self, method: str, path: str, *, json: Any = None,
+                 headers: dict[str, str] | None = None,
+                 params: dict[str, Any] | None = None) -> httpx.Response:
         try:
             r = self._http.request(method, path, json=json, headers=headers, params=params)
         except httpx.HTTPError as exc:
             raise DetenteError(f"cannot reach the detente server: {exc}") from None
         if r.status_code < 400:
-            return r.json() if r.status_code != 204 else None
+            return r
         raise _error(r)
+
+    def _call(self, method: str, path: str, *, json: Any = None,
+              headers: dict[str, str] | None = None, params: dict[str, Any] | None = None
+              ) -> Any:
+        r = self._request(method, path, json=json, headers=headers, params=params)
+        return r.json() if r.status_code != 204 else None
 
     # -- activities ------------------------------------------------------------
     def create_activity(self, activity: dict[str, Any]) -> dict[str, Any]:
@@ -110,11 +116,17 @@ class Client:
 
     def conflicts(self, status: str | None = None, *,
                   bbox: tuple[float, float, float, float] | None = None,
-                  start: str | None = None, end: str | None = None
-                  ) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = self._call("GET", "/conflicts",
-                                               params=_window(bbox, start, end, status))
-        return out
+                  start: str | None = None, end: str | None = None,
+                  page_size: int = 1_000) -> list[dict[str, Any]]:
+        """The caller's conflicts, in id order (read ``page_size`` at a time)."""
+        params = {**_window(bbox, start, end, status), "limit": page_size}
+        out: list[dict[str, Any]] = []
+        while True:
+            r = self._request("GET", "/conflicts", params=params)
+            out += r.json()
+            if "next" not in r.links:
+                return out
+            params["after"] = out[-1]["id"]
 
     def airspace(self, bbox: tuple[float, float, float, float] | None = None,
                  start: str | None = None, end: str | None = None) -> dict[str, Any]:

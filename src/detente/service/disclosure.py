@@ -47,6 +47,7 @@ class Window:
 
 
 EVERYWHERE = Window()
+PAGE_READ = 1_000  # conflicts read at a time for a windowed page
 
 
 def volume_json(vols: VolumeSet, k: int, *, with_id: bool = True) -> dict[str, Any]:
@@ -92,11 +93,35 @@ class Disclosure:
                   window: Window = EVERYWHERE) -> list[dict[str, Any]]:
         """The caller's conflicts; ``window`` keeps those where both activities' extents
         meet it (a conflict lies where the two activities come together)."""
-        rows = self.store.list_conflicts(party=party, status=status)
-        if window != EVERYWHERE:
-            meet = self._meeting([o for c in rows for o in (c.owner_a, c.owner_b)], window)
-            rows = [c for c in rows if c.owner_a in meet and c.owner_b in meet]
-        return [brief(c, party) for c in rows]
+        return self.conflicts_page(party, status, window)[0]
+
+    def conflicts_page(self, party: str, status: str | None = None,
+                       window: Window = EVERYWHERE, *, after: int | None = None,
+                       limit: int | None = None, read: int = PAGE_READ
+                       ) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` of those with ids above ``after``, in id order, and whether
+        more follow. The store is read in pages too (of at least ``read`` when a window
+        drops some), so a page costs about its own size whatever the caller has in all."""
+        found: list[ConflictRow] = []
+        cursor = after
+        while True:
+            want = None if limit is None else limit + 1 - len(found)
+            if want is not None and window != EVERYWHERE:  # (some rows will not be kept)
+                want = max(want, read)
+            rows = self.store.list_conflicts(party=party, status=status, after=cursor,
+                                             limit=want)
+            exhausted = want is None or len(rows) < want
+            if rows:
+                cursor = rows[-1].id
+            if window != EVERYWHERE:
+                meet = self._meeting([o for c in rows for o in (c.owner_a, c.owner_b)],
+                                     window)
+                rows = [c for c in rows if c.owner_a in meet and c.owner_b in meet]
+            found += rows
+            if exhausted or (limit is not None and len(found) > limit):
+                break
+        more = limit is not None and len(found) > limit
+        return [brief(c, party) for c in found[:limit]], more
 
     def airspace(self, party: str, window: Window) -> dict[str, Any]:
         """Everything the caller may see in a window, as GeoJSON: its own activities

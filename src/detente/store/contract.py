@@ -170,9 +170,12 @@ class Store(DialogueStore, DssStore, TrackStore, Protocol):
 
     def list_conflicts(self, *, party: str | None, status: str | None,
                        conflict_id: int | None = None,
-                       conflict_ids: Sequence[int] | None = None) -> list[ConflictRow]:
+                       conflict_ids: Sequence[int] | None = None,
+                       after: int | None = None, limit: int | None = None
+                       ) -> list[ConflictRow]:
         """Conflicts by party (either side), status (one, or ``live``: open,
-        acknowledged or accepted) and id or ids, in id order."""
+        acknowledged or accepted) and id or ids, in id order; a page of them with
+        ``after`` (ids above it) and ``limit``."""
 
     def list_violations(self, *, party: str | None) -> list[dict[str, Any]]: ...
 

@@ -374,7 +374,9 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
 
     def list_conflicts(self, *, party: str | None, status: str | None,
                        conflict_id: int | None = None,
-                       conflict_ids: Sequence[int] | None = None) -> list[ConflictRow]:
+                       conflict_ids: Sequence[int] | None = None,
+                       after: int | None = None, limit: int | None = None
+                       ) -> list[ConflictRow]:
         self.require()
         sql = ("SELECT c.id, a.ext_id, a.party, b.ext_id, b.party, c.status, c.opened_at, "
                "c.updated_at, c.pairs, a.id, b.id, c.starts, c.ends, c.deadline "
@@ -397,7 +399,14 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
             args.append(conflict_id)
         if conflict_ids is not None:
             sql += f" AND c.id IN (SELECT id FROM {self._temp_ids('wanted', conflict_ids)} t)"
-        rows = self.conn.execute(sql + " ORDER BY c.id", args).fetchall()
+        if after is not None:
+            sql += " AND c.id > ?"
+            args.append(min(after, 2**63 - 1))
+        sql += " ORDER BY c.id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        rows = self.conn.execute(sql, args).fetchall()
         sides = self.conflict_sides([r[0] for r in rows])
         return [ConflictRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], orjson.loads(r[8]),
                             r[9], r[10], r[11], r[12], r[13], sides.get(r[0], {}))
