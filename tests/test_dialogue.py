@@ -573,7 +573,9 @@ def test_a_big_sweep_is_done_in_chunks_each_checked_again(tmp_path, monkeypatch)
         return rows
 
     monkeypatch.setattr(store, "overdue", finding_then_ack)
-    done = lc.sweep()
+    told: list[tuple[int, int]] = []
+    done = lc.sweep(lambda n, of: told.append((n, of)))
+    assert told == [(3, 7), (6, 7), (7, 7)]  # after each chunk: conflicts done, found
     assert len(found) == 14
     assert sorted(map(tuple, done["escalated"])) == sorted(
         x for x in found if x != (late_ack, "A"))

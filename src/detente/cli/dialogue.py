@@ -9,7 +9,7 @@ import typer
 
 from ..errors import DetenteError
 from .main import DB_HELP
-from .output import console, err, print_json, table
+from .output import console, err, print_json, sweep_bar, table
 
 audit_app = typer.Typer(help="The tamper-evident audit log: verify it, export a "
                              "conflict's timeline.", no_args_is_help=True)
@@ -103,7 +103,8 @@ def sweep(db: str | None = DB) -> None:
     from ..service.deconfliction import utc_now
     from ..service.lifecycle import Lifecycle
 
-    done = Lifecycle(_store(db), utc_now).sweep()
+    with sweep_bar() as tell:
+        done = Lifecycle(_store(db), utc_now).sweep(tell)
     err.print(f"{len(done['escalated'])} escalation(s), {len(done['expired'])} conflict(s) "
               "expired.")
 

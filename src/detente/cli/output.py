@@ -9,7 +9,15 @@ from typing import Any
 
 import orjson
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 console = Console()
@@ -58,3 +66,22 @@ def progress_bar(enabled: bool) -> Iterator[_Bar]:
                   TextColumn("{task.completed:,} volumes"), TimeElapsedColumn(),
                   console=err, transient=True) as p:
         yield _Bar(p)
+
+
+@contextmanager
+def sweep_bar() -> Iterator[Callable[[int, int], None]]:
+    """A bar on stderr for a sweep of more than one transaction's work, fed (done,
+    found) counts of conflicts; nothing for a small one."""
+    with Progress(TextColumn("sweeping"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("conflicts"), TimeRemainingColumn(), console=err,
+                  transient=True) as p:
+        task: list[Any] = []
+
+        def tell(done: int, found: int) -> None:
+            if not task:
+                if found <= done:  # all in one transaction: no bar
+                    return
+                task.append(p.add_task("sweep", total=found))
+            p.update(task[0], completed=done)
+
+        yield tell

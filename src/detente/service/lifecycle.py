@@ -197,24 +197,31 @@ class Lifecycle:
         """The party agrees to proceed as planned; both agreeing accepts the conflict."""
         return self._side(party, conflict_id, accept=True)
 
-    def sweep(self) -> dict[str, list[Any]]:
+    def sweep(self, progress: Callable[[int, int], None] | None = None
+              ) -> dict[str, list[Any]]:
         """Escalate sides past their deadline, expire conflicts whose volumes have all
         ended. Run periodically by the server (and by ``detente sweep``).
 
         The work is found first, then done in write transactions of at most
         ``SWEEP_CHUNK`` conflicts, each checking again what it changes: a big import's
         conflicts share one deadline, and escalating all of them in one transaction
-        would hold every other writer back until it ends."""
+        would hold every other writer back until it ends. ``progress`` hears (conflicts
+        done, conflicts found) after each transaction."""
         st = self.store
         now = self.clock()
         overdue = sorted({cid for cid, _ in st.overdue(now)})
         ending = st.expiring(parse_instant(now))
         escalated: list[list[Any]] = []
         expired: list[int] = []
+        total = len(overdue) + len(ending)
         for k in range(0, len(overdue), SWEEP_CHUNK):
             escalated += self._escalate(overdue[k:k + SWEEP_CHUNK])
+            if progress is not None:
+                progress(min(k + SWEEP_CHUNK, len(overdue)), total)
         for k in range(0, len(ending), SWEEP_CHUNK):
             expired += self._expire(ending[k:k + SWEEP_CHUNK])
+            if progress is not None:
+                progress(len(overdue) + min(k + SWEEP_CHUNK, len(ending)), total)
         return {"escalated": escalated, "expired": expired}
 
     def _escalate(self, conflict_ids: Sequence[int]) -> list[list[Any]]:
