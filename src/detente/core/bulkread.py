@@ -149,7 +149,7 @@ def _columns(feats: list[_Feature], default_party: str | None) -> Columns | None
         return None
     starts = [p.time_start for p in props]
     ends = [p.time_end for p in props]
-    if None in set(starts) or None in set(ends):
+    if None in starts or None in ends:
         return None
     try:
         t0 = parse_instants(starts, round_up=False)  # type: ignore[arg-type]
