@@ -9,7 +9,7 @@ are straight here too; its box centre lies in [-180, 180).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -60,9 +60,17 @@ class VolumeSet:
     t1: NDArray[np.int64]
     restriction: NDArray[np.object_]
     applies_to: NDArray[np.object_]
+    _wkb: NDArray[np.object_] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def wkb(self) -> NDArray[np.object_]:
+        """The footprints as WKB, made once (a submission's audit digest and its rows
+        both need them; a set's columns are never changed once made)."""
+        if self._wkb is None:
+            self._wkb = shapely.to_wkb(self.geom)
+        return self._wkb
 
     @property
     def is_circle(self) -> NDArray[np.bool_]:

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import shapely
 
 from ..core.candidates import Parallel
 from ..core.detect import (
@@ -376,15 +375,16 @@ def _audit_owners(journal: Journal, vols: VolumeSet, code: np.ndarray,
     if not keys:
         return []
     hashes = [hashlib.sha256() for _ in keys]
-    wkb = shapely.to_wkb(vols.geom)
-    numbers = np.column_stack([vols.radius, vols.alt_lo, vols.alt_hi]).astype("<f8")
-    times = np.column_stack([vols.t0, vols.t1]).astype("<i8")
-    for c, fid, w, n, t in zip(code.tolist(), vols.ids, wkb, numbers, times, strict=True):
-        h = hashes[c]
-        h.update(str(fid).encode())
-        h.update(w)
-        h.update(n.tobytes())
-        h.update(t.tobytes())
+    # Per volume: its id, WKB, radius, altitudes (float64) and times (int64), little-
+    # endian; the numbers of all volumes are packed at once and sliced (one update per
+    # volume hashes what four did before: the same bytes, the same digest).
+    packed = np.empty(len(vols), dtype=[("f", "<f8", (3,)), ("t", "<i8", (2,))])
+    packed["f"] = np.column_stack([vols.radius, vols.alt_lo, vols.alt_hi])
+    packed["t"] = np.column_stack([vols.t0, vols.t1])
+    raw = packed.tobytes()
+    size = packed.dtype.itemsize
+    for i, (c, fid, w) in enumerate(zip(code.tolist(), vols.ids, vols.wkb(), strict=True)):
+        hashes[c].update(str(fid).encode() + w + raw[i * size:(i + 1) * size])
     counts = np.bincount(code, minlength=len(keys)).tolist()
     noun = "zone" if zone else "activity"
     moved = []

@@ -229,7 +229,7 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
             self.conn.execute(_bump("zones_version"))
         row = self.conn.execute("SELECT coalesce(max(id), 0) FROM volumes").fetchone()
         ids = np.arange(row[0] + 1, row[0] + 1 + n, dtype=np.int64)
-        wkb = shapely.to_wkb(vols.geom)
+        wkb = vols.wkb()
         fids = [orjson.dumps(f).decode() for f in vols.ids]
         b = vols.bounds
         self._insert_volume_rows(list(zip(
