@@ -167,7 +167,8 @@ def load(conn: sqlite3.Connection, table: str, rowids: np.ndarray, boxes: np.nda
 
 def entries(conn: sqlite3.Connection, table: str) -> tuple[np.ndarray, np.ndarray]:
     """Every (rowid, box) in R*Tree ``table``, boxes as the table's columns (read from
-    the leaves' blobs: scanning the table through the module is ten times slower)."""
+    the leaves' blobs: scanning the table through the module took six times as long,
+    2.0 s against 0.3 s for a million)."""
     node_size = conn.execute(f'SELECT length(data) FROM "{table}_node" WHERE nodeno = 1'
                              ).fetchone()[0]
     dims2 = len(conn.execute(f'SELECT * FROM "{table}" LIMIT 0').description) - 1
