@@ -75,13 +75,14 @@ def sweep_bar() -> Iterator[Callable[[int, int], None]]:
     with Progress(TextColumn("sweeping"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("conflicts"), TimeRemainingColumn(), console=err,
                   transient=True) as p:
-        task: list[Any] = []
+        task = None
 
         def tell(done: int, found: int) -> None:
-            if not task:
+            nonlocal task
+            if task is None:
                 if found <= done:  # all in one transaction: no bar
                     return
-                task.append(p.add_task("sweep", total=found))
-            p.update(task[0], completed=done)
+                task = p.add_task("sweep", total=found)
+            p.update(task, completed=done)
 
         yield tell

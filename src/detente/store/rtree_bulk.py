@@ -100,16 +100,22 @@ def partition(lo: np.ndarray, hi: np.ndarray, per_node: int, ways: int = 4
     return order, np.diff(np.r_[starts, n])
 
 
+def _layout(conn: sqlite3.Connection, table: str, dims2: int
+            ) -> tuple[int, np.dtype[np.void], int]:
+    """The table's node size (the root's: all nodes have it), its cell type and the
+    cells a node holds."""
+    node_size: int = conn.execute(f'SELECT length(data) FROM "{table}_node" WHERE nodeno = 1'
+                                  ).fetchone()[0]
+    cell = np.dtype([("id", ">i8"), ("box", ">f4", (dims2,))])
+    return node_size, cell, (node_size - 4) // cell.itemsize
+
+
 def load(conn: sqlite3.Connection, table: str, rowids: np.ndarray, boxes: np.ndarray
          ) -> None:
     """Replace everything in R*Tree ``table`` with ``rowids`` and their ``boxes``
     (``(n, 2 x dims)`` in the table's column order: min, max of each axis). Runs in
     the caller's transaction; the rowids must be distinct."""
-    node_size = conn.execute(f'SELECT length(data) FROM "{table}_node" WHERE nodeno = 1'
-                             ).fetchone()[0]
-    dims2 = boxes.shape[1]
-    cell = np.dtype([("id", ">i8"), ("box", ">f4", (dims2,))])
-    capacity = (node_size - 4) // cell.itemsize
+    node_size, cell, capacity = _layout(conn, table, boxes.shape[1])
     per_node = max(capacity // 3 * 2, int(capacity * FILL))
     lo = round_down(np.asarray(boxes[:, 0::2], dtype=np.float64))
     hi = round_up(np.asarray(boxes[:, 1::2], dtype=np.float64))
@@ -169,11 +175,8 @@ def entries(conn: sqlite3.Connection, table: str) -> tuple[np.ndarray, np.ndarra
     """Every (rowid, box) in R*Tree ``table``, boxes as the table's columns (read from
     the leaves' blobs: scanning the table through the module took six times as long,
     2.0 s against 0.3 s for a million)."""
-    node_size = conn.execute(f'SELECT length(data) FROM "{table}_node" WHERE nodeno = 1'
-                             ).fetchone()[0]
     dims2 = len(conn.execute(f'SELECT * FROM "{table}" LIMIT 0').description) - 1
-    cell = np.dtype([("id", ">i8"), ("box", ">f4", (dims2,))])
-    capacity = (node_size - 4) // cell.itemsize
+    node_size, cell, capacity = _layout(conn, table, dims2)
     leaves = [data for (data,) in conn.execute(  # the nodes that are no node's parent
         f'SELECT data FROM "{table}_node" WHERE nodeno NOT IN '
         f'(SELECT parentnode FROM "{table}_parent")')]

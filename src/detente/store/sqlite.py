@@ -247,20 +247,21 @@ class SQLiteStore(SQLStore):
     def _index_volumes(self, ids: np.ndarray, vols: VolumeSet, zone: bool) -> None:
         boxes = scaled_boxes(vols.bounds, vols.alt_lo, vols.alt_hi, vols.t0, vols.t1)
         idx = self._index(zone)
-        copies = [(copy, np.arange(len(boxes)) if copy == 0
-                   else np.flatnonzero((bx != boxes).any(axis=1)), bx)
-                  for copy, bx in _wrapped(boxes)]
-        count = sum(len(sel) for _, sel, _ in copies)
+        # (copy number, which boxes have one, the boxes): every box, then those
+        # shifted across the antimeridian
+        copies = [(copy, np.full(len(boxes), True) if copy == 0
+                   else (bx != boxes).any(axis=1), bx) for copy, bx in _wrapped(boxes)]
+        count = sum(int(has.sum()) for _, has, _ in copies)
         if count >= self.bulk_min and count * self.bulk_share >= self.conn.execute(
                 f"SELECT count(*) FROM {idx}_rowid").fetchone()[0]:
             old_ids, old_boxes = rtree_bulk.entries(self.conn, idx)
             rtree_bulk.load(self.conn, idx, np.concatenate(
-                [old_ids, *(2 * ids[sel] + copy for copy, sel, _ in copies)]),
-                np.concatenate([old_boxes, *(bx[sel] for _, sel, bx in copies)]))
+                [old_ids, *(2 * ids[has] + copy for copy, has, _ in copies)]),
+                np.concatenate([old_boxes, *(bx[has] for _, has, bx in copies)]))
             return
         order = _morton_order(boxes)
-        for copy, _, bx in copies:
-            sel = order if copy == 0 else order[(bx[order] != boxes[order]).any(axis=1)]
+        for copy, has, bx in copies:
+            sel = order[has[order]]
             rids = (2 * ids[sel] + copy).tolist()
             self.conn.executemany(f"INSERT INTO {idx} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                   zip(rids, *bx[sel].T.tolist(), strict=True))
