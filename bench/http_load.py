@@ -1,8 +1,9 @@
 """HTTP workload: activities submitted with detection over loopback, against a
 populated store, by a bounded load generator (fixed concurrency, fixed count).
 
-The server is ``detente serve`` in its own process; the generator runs asyncio +
-httpx in this one. Both share the machine's cores, so the figures are a floor.
+The server is ``detente serve`` in its own process; the generator (asyncio and
+:mod:`bench.rawhttp`, keep-alive connections) runs in this one. Both share the
+machine's cores, so the figures are a floor.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import numpy as np
 
 from detente.service.parties import Parties
 from detente.store import open_store
+
+from . import rawhttp
 
 HOT = (13.15, 11.85)  # the Sahel theatre's centre: the densest stored traffic
 
@@ -53,25 +56,27 @@ def _free_port() -> int:
 async def _load(url: str, tokens: list[str], requests: int, concurrency: int,
                 overlapping: bool, tag: str) -> tuple[list[float], int, float]:
     rng = random.Random(11 if overlapping else 12)
-    bodies = [{"id": f"{tag}-{k}", "kind": "drone",
-               "volumes": [_volume(rng, overlapping, concurrency)]} for k in range(requests)]
+    raws = [rawhttp.request("POST", "/v1/activities", {
+        "id": f"{tag}-{k}", "kind": "drone", "volumes": [_volume(rng, overlapping, concurrency)]},
+        tokens[k % len(tokens)]) for k in range(requests)]
     latencies: list[float] = []
     errors = 0
-    gate = asyncio.Semaphore(concurrency)
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
-        async def one(k: int) -> None:
-            nonlocal errors
-            async with gate:
-                t = time.perf_counter()
-                r = await http.post("/v1/activities", json=bodies[k], headers={
-                    "Authorization": f"Bearer {tokens[k % len(tokens)]}"})
-                latencies.append(time.perf_counter() - t)
-                errors += r.status_code != 201
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    pool = rawhttp.Pool(host, int(port), concurrency)
 
+    async def one(raw: bytes) -> None:
+        nonlocal errors
+        t = time.perf_counter()
+        status, _ = await pool.send(raw)
+        latencies.append(time.perf_counter() - t)
+        errors += status != 201
+
+    try:
         t0 = time.perf_counter()
-        await asyncio.gather(*(one(k) for k in range(requests)))
+        await asyncio.gather(*(one(raw) for raw in raws))
         wall = time.perf_counter() - t0
+    finally:
+        pool.close()
     return latencies, errors, wall
 
 

@@ -2,9 +2,10 @@
 of it, by webhook and by Server-Sent Events, while submissions arrive at a fixed rate.
 
 ``detente serve`` runs in its own process. This process paces submissions open-loop
-(one every 1/rate seconds, whatever the server's answers); a bare asyncio HTTP
-receiver takes the webhook and httpx clients hold the SSE connections. Latency is measured from the
-event's ``created_at`` (stamped when the submitting transaction starts, before
+(one every 1/rate seconds, whatever the server's answers, over up to 64 keep-alive
+connections of :mod:`bench.rawhttp`); a bare asyncio HTTP receiver takes the webhook
+and httpx clients hold the SSE connections. Latency is measured from the event's
+``created_at`` (stamped when the submitting transaction starts, before
 detection: so it includes detection, the commit and delivery) to the moment the body
 is in the listener's hands. The webhook receiver and the SSE clients run in processes
 of their own (as a party's would, elsewhere); all share the machine's two cores.
@@ -27,6 +28,7 @@ from detente.core.instants import parse_instant
 from detente.service.parties import Parties
 from detente.store.sqlite import SQLiteStore
 
+from . import rawhttp
 from .http_load import _free_port, start_server, stop_server
 
 AREA = (30.0, -20.0, 32.0, -18.0)  # a quiet theatre: lon/lat box of the watcher's area
@@ -166,30 +168,34 @@ async def _pace(url: str, tokens: list[str], rate: float, seconds: float, tag: s
     """Open-loop submissions; returns (sent, errors, achieved rate)."""
     rng = random.Random(tag)
     n = int(rate * seconds)
+    raws = [rawhttp.request("POST", "/v1/activities", _sortie(rng, f"{tag}-{k}"),
+                            tokens[k % len(tokens)]) for k in range(n)]
     errors = 0
     done = 0
-    async with httpx.AsyncClient(base_url=url, timeout=120,
-                                 limits=httpx.Limits(max_connections=64)) as http:
-        async def one(k: int) -> None:
-            nonlocal errors, done
-            try:
-                r = await http.post("/v1/activities", json=_sortie(rng, f"{tag}-{k}"),
-                                    headers={"Authorization":
-                                             f"Bearer {tokens[k % len(tokens)]}"})
-                errors += r.status_code != 201
-            except httpx.TransportError:  # counted, not fatal: the report shows them
-                errors += 1
-            done += 1
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    pool = rawhttp.Pool(host, int(port), 64)
 
+    async def one(raw: bytes) -> None:
+        nonlocal errors, done
+        try:
+            status, _ = await pool.send(raw)
+            errors += status != 201
+        except (OSError, asyncio.IncompleteReadError):  # counted: the report shows them
+            errors += 1
+        done += 1
+
+    try:
         t0 = time.perf_counter()
         tasks = []
         for k in range(n):
             delay = t0 + k / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(k)))
+            tasks.append(asyncio.create_task(one(raws[k])))
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - t0
+    finally:
+        pool.close()
     return n, errors, done / wall
 
 

@@ -465,3 +465,44 @@ def test_conflicts_come_in_pages_that_add_up_to_the_list(server) -> None:
     with Client(server["url"], server["tokens"]["C"]) as api:
         assert api.conflicts(page_size=2) == everything
         assert api.conflicts(bbox=(-160.5, -60.5, -159.5, -59.5), page_size=1) == windowed
+
+
+def test_creates_arriving_together_each_get_their_own_answer(server) -> None:
+    """Forty-two creates at once from two parties over one spot (the server combines
+    those that wait together): each conflict is in exactly one answer, and the parties
+    see them all in their lists; of the same id twice in the crowd, one is stored and
+    the other refused; bad input fails its own caller alone."""
+    import asyncio
+
+    def body(ext_id: str, x: float) -> dict[str, Any]:
+        return activity(ext_id, (x, -30.0))
+
+    async def crowd() -> list[httpx.Response]:
+        heads = {p: {"Authorization": f"Bearer {server['tokens'][p]}"} for p in "AB"}
+        async with httpx.AsyncClient(base_url=server["url"] + "/v1", timeout=60) as http:
+            bodies = [(p, body(f"crowd-{p}-{k}", -100.0 + 0.01 * k))
+                      for k in range(20) for p in "AB"]
+            bodies.append(("A", body("crowd-A-3", -90.0)))  # the same id again
+            bodies.append(("B", {**body("crowd-B-bad", -100.0), "volumes": [
+                {**body("x", 0.0)["volumes"][0], "alt_lower_m": 2000}]}))
+            return list(await asyncio.gather(*(
+                http.post("/activities", json=b, headers=heads[p]) for p, b in bodies)))
+
+    answers = asyncio.run(crowd())
+    codes = [r.status_code for r in answers]
+    assert sorted(codes) == [201] * 40 + [409, 422]
+    assert answers[-1].json()["errors"][0]["field"] == "volumes[0].alt_lower_m"
+    twice = [answers[2 * 3], answers[40]]  # crowd-A-3 and its double
+    assert sorted(r.status_code for r in twice) == [201, 409]
+    won = next(r for r in twice if r.status_code == 201).json()["activity"]
+    assert client(server, "A").get("/activities/crowd-A-3").json() == won
+    counted: dict[int, int] = {}
+    for r in answers:
+        for c in r.json().get("conflicts", []) if r.status_code == 201 else []:
+            counted[c["id"]] = counted.get(c["id"], 0) + 1
+            theirs = client(server, c["counterpart_party"]).get(f"/conflicts/{c['id']}")
+            assert theirs.json()["activity"].startswith("crowd-")
+    assert counted and set(counted.values()) == {1}
+    listed = {c["id"] for c in client(server, "A").get("/conflicts").json()
+              if c["activity"].startswith("crowd-")}
+    assert listed == set(counted)

@@ -2,7 +2,8 @@
 
 Settings are passed in (nothing is read at import time). Each request borrows a store
 connection from a pool for its duration; writes serialise on the database's write
-lock, exactly as two CLI processes would.
+lock, exactly as two CLI processes would. New activities instead queue for the
+batcher, which submits those arriving together as one transaction.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ..core.candidates import Parallel
 from ..errors import Forbidden, InputError
 from ..service import Deconfliction
+from ..service.batching import Batcher
 from ..service.deconfliction import utc_now
 from ..service.disclosure import Disclosure
 from ..service.dss import Dss
@@ -110,6 +113,32 @@ class _Pool:
         self.gate.release()
 
 
+class Lane:
+    """The batcher new activities go through, on a connection of its own (made at the
+    first one): a create waits for its turn holding no thread and no pooled
+    connection, so many can wait together and go through as one transaction."""
+
+    def __init__(self, settings: Settings, bus: Bus):
+        self.settings = settings
+        self.bus = bus
+        self._guard = threading.Lock()
+        self.made: tuple[Services, Batcher] | None = None
+
+    def get(self) -> tuple[Services, Batcher]:
+        with self._guard:
+            if self.made is None:
+                services = Services(self.settings, self.bus)
+                self.made = services, Batcher(services.deconfliction)
+            return self.made
+
+    def close(self) -> None:
+        with self._guard:
+            made, self.made = self.made, None
+        if made is not None:
+            made[1].close()
+            made[0].store.close()
+
+
 _NUL = ("the request holds a NUL character (\\u0000 or %00), which no field accepts "
         "(PostgreSQL text cannot store it)")
 
@@ -190,6 +219,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await task
             for w in workers:
                 w.close()
+            await asyncio.to_thread(app.state.lane.close)
 
     app = FastAPI(
         title="detente",
@@ -206,6 +236,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.pool = _Pool(settings, bus)
+    app.state.lane = Lane(settings, bus)
     app.state.hub = None
     app.state.dss_auth = settings.dss
     app.state.monitor = monitor
@@ -254,6 +285,19 @@ async def party(who: Principal = Depends(principal)) -> str:
     if who.party is None:
         raise Forbidden("the admin token manages parties and minima; use a party's token")
     return who.party
+
+
+async def lone_party(request: Request,
+                     creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> str:
+    """The calling party, for a request that then waits holding no pooled connection
+    (the connection is lent for the token lookup only)."""
+    pool: _Pool = request.app.state.pool
+    services = await pool.acquire()
+    try:
+        who = services.parties.authenticate(creds.credentials if creds else None)
+    finally:
+        pool.release(services)
+    return await party(who)
 
 
 async def admin(who: Principal = Depends(principal)) -> Principal:

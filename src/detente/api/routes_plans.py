@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 
 from ..core.scenario import read_scenario
 from ..errors import InputError, PreconditionRequired
-from ..service.deconfliction import SubmitResult
+from ..service.batching import Pending
+from ..service.deconfliction import Submission, SubmitResult
 from . import problems
-from .app import Services, get_services, party
+from .app import Lane, Services, get_services, lone_party, party
 from .schemas import ActivityIn, ActivityReplace, StateIn, VolumeIn, ZoneIn
 
 router = APIRouter(tags=["plans"],
@@ -57,17 +59,22 @@ def _result(caller: str, result: SubmitResult, services: Services, ext_id: str,
             "resolved_conflicts": result.resolved}
 
 
-def _submit_activity(caller: str, body: ActivityIn, version: int | None, response: Response,
-                     services: Services) -> dict[str, Any]:
-    """Create (``version`` None: the id must be free) or replace (the version read) an
-    activity; the response body, with the new version as ETag."""
-    scen = _scenario(caller, body.id, body.volumes, {"kind": body.kind}, services)
-    result = services.deconfliction.submit(scen, override=body.override, actor=caller,
-                                           versions={body.id: version},
-                                           details={body.id: (body.notes, body.contact)})
-    out = _result(caller, result, services, body.id, zone=False)
-    response.headers["ETag"] = f'"{out["activity"]["version"]}"'
-    return out
+def _submission(caller: str, body: ActivityIn, version: int | None,
+                services: Services) -> Submission:
+    """Create (``version`` None: the id must be free) or replace (the version read)."""
+    key = (caller, body.id)
+    return Submission(_scenario(caller, body.id, body.volumes, {"kind": body.kind}, services),
+                      caller, body.override, versions={key: version},
+                      details={key: (body.notes, body.contact)})
+
+
+def _settle(future: asyncio.Future[Any], value: Any) -> None:
+    if future.done():  # the caller went away
+        return
+    if isinstance(value, BaseException):
+        future.set_exception(value)
+    else:
+        future.set_result(value)
 
 
 def _version(if_match: str | None, body_version: int | None) -> int:
@@ -83,11 +90,29 @@ def _version(if_match: str | None, body_version: int | None) -> int:
 
 
 @router.post("/activities", status_code=201, summary="Declare an activity")
-def create_activity(body: ActivityIn, response: Response, caller: str = Depends(party),
-                    services: Services = Depends(get_services)) -> dict[str, Any]:
+async def create_activity(body: ActivityIn, request: Request, response: Response,
+                          caller: str = Depends(lone_party)) -> dict[str, Any]:
     """Store a new activity; the response lists the conflicts and zone entries it
     caused. An id in use answers 409 (replace it with PUT)."""
-    out = _submit_activity(caller, body, None, response, services)
+    # Through the batcher: new activities arriving together are stored in one
+    # transaction, each with the conflicts it caused in turn.
+    lane: Lane = request.app.state.lane
+    made = lane.made
+    if made is None:
+        made = await asyncio.to_thread(lane.get)
+    services, batcher = made
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[dict[str, Any]] = loop.create_future()
+
+    def done(value: Any) -> None:
+        loop.call_soon_threadsafe(_settle, future, value)
+
+    batcher.put(Pending(
+        prepare=lambda: _submission(caller, body, None, services),
+        finish=lambda result: _result(caller, result, services, body.id, zone=False),
+        done=done))
+    out = await future
+    response.headers["ETag"] = f'"{out["activity"]["version"]}"'
     response.headers["Location"] = f"/v1/activities/{body.id}"
     return out
 
@@ -116,8 +141,12 @@ def replace_activity(activity_id: str, body: ActivityReplace, response: Response
     if body.id != activity_id:
         raise InputError(f"the body's id '{body.id}' is not the path's '{activity_id}'",
                          field="id")
-    return _submit_activity(caller, body, _version(if_match, body.version), response,
-                            services)
+    sub = _submission(caller, body, _version(if_match, body.version), services)
+    result = services.deconfliction.submit(sub.scenario, override=sub.override, actor=caller,
+                                           versions=sub.versions, details=sub.details)
+    out = _result(caller, result, services, body.id, zone=False)
+    response.headers["ETag"] = f'"{out["activity"]["version"]}"'
+    return out
 
 
 @router.post("/activities/{activity_id:path}/state", summary="Mark an activity active or ended")
@@ -144,7 +173,8 @@ def create_zone(body: ZoneIn, response: Response, caller: str = Depends(party),
     if body.applies_to is not None:
         props["applies_to"] = body.applies_to
     scen = _scenario(caller, body.id, body.volumes, props, services)
-    result = services.deconfliction.submit(scen, versions={body.id: None}, actor=caller)
+    result = services.deconfliction.submit(scen, versions={(caller, body.id): None},
+                                           actor=caller)
     out = _result(caller, result, services, body.id, zone=True)
     response.headers["Location"] = f"/v1/zones/{body.id}"
     return out

@@ -4,12 +4,17 @@ One submission is one write transaction: the write lock is taken first, then the
 new volumes are checked against everything committed and against each other,
 then stored with the conflicts they cause. A submission that enters a prohibited
 zone is refused as a whole unless the submitter overrides.
+
+Several callers' submissions can also go through as one transaction
+(:meth:`Deconfliction.submit_each`): detection, bookkeeping and the commit are paid
+once for all of them, each caller still gets its own result, and the audit log names
+each change's own actor. It is what many small submissions arriving at once cost.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,14 +33,16 @@ from ..core.instants import parse_instant
 from ..core.minima import Minima, Separation
 from ..core.scenario import Scenario
 from ..core.volumes import VolumeSet
-from ..errors import AlreadyExists, InputError, NotFound, Refused, StaleVersion
-from ..store.contract import ActivityRow, ConflictUpsert, Store, StoredVolumes
-from .journal import Bus, Journal, transaction
+from ..errors import AlreadyExists, DetenteError, InputError, NotFound, Refused, StaleVersion
+from ..store.contract import ActivityRow, ConflictRow, ConflictUpsert, Store, StoredVolumes
+from .journal import SYSTEM, Bus, Journal, transaction
 from .lifecycle import read_policy, record_changes
 
 # Above this many new volumes per stored one, detection loads the stored set once
 # and joins in memory instead of one R*Tree query per new volume.
 BULK_RATIO = 1 / 50
+
+Key = tuple[str, str]  # (party, activity or zone id)
 
 
 def utc_now() -> str:
@@ -57,12 +64,23 @@ class SubmitResult:
                 "resolved": self.resolved}
 
 
-def _check_versions(versions: Mapping[str, int | None], keys: list[tuple[str, str]],
-                    existing: Mapping[tuple[str, str], ActivityRow]) -> None:
+@dataclass
+class Submission:
+    """One caller's activities, for :meth:`Deconfliction.submit_each`."""
+
+    scenario: Scenario
+    actor: str
+    override: bool = False
+    versions: Mapping[Key, int | None] | None = None
+    details: Mapping[Key, tuple[str | None, str | None]] | None = None
+
+
+def _check_versions(versions: Mapping[Key, int | None], keys: list[Key],
+                    existing: Mapping[Key, ActivityRow]) -> None:
     for key in keys:
-        if key[1] not in versions:
+        if key not in versions:
             continue
-        want = versions[key[1]]
+        want = versions[key]
         row = existing.get(key)
         live = row is not None and row.state != "cancelled"
         if want is None and live:
@@ -75,10 +93,10 @@ def _check_versions(versions: Mapping[str, int | None], keys: list[tuple[str, st
                                "again, then replace it")
 
 
-def _group_index(vols: VolumeSet) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
+def _group_index(vols: VolumeSet) -> tuple[list[Key], np.ndarray, np.ndarray]:
     """The distinct (party, activity) keys in order of appearance, each volume's key
     number, and each key's first volume."""
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[Key, int] = {}
     code = np.fromiter((seen.setdefault(k, len(seen)) for k in zip(
         vols.party.tolist(), vols.activity.tolist(), strict=True)), dtype=np.intp,
         count=len(vols))
@@ -124,19 +142,84 @@ class Deconfliction:
 
     def submit(self, scenario: Scenario, *, override: bool = False,
                progress: Callable[[str], None] | None = None,
-               versions: Mapping[str, int | None] | None = None,
-               details: Mapping[str, tuple[str | None, str | None]] | None = None,
+               versions: Mapping[Key, int | None] | None = None,
+               details: Mapping[Key, tuple[str | None, str | None]] | None = None,
                actor: str = "local") -> SubmitResult:
         """Store the scenario's activities and zones with the conflicts they cause.
 
-        ``versions`` are preconditions checked inside the transaction, per activity or
-        zone id: the version it must have now, or None for "must not exist" (a
-        cancelled one may be created again). ``details`` sets (notes, contact).
-        ``actor`` is who the audit log names.
+        ``versions`` are preconditions checked inside the transaction, per (party,
+        activity or zone id): the version it must have now, or None for "must not
+        exist" (a cancelled one may be created again). ``details`` sets (notes,
+        contact). ``actor`` is who the audit log names.
         """
+        return self._submit(scenario, override=override, progress=progress,
+                            versions=versions, details=details, actor=actor)[0]
+
+    def submit_each(self, items: Sequence[Submission]) -> list[SubmitResult | DetenteError]:
+        """Each submission's result (or the error that refused it), as if submitted
+        one after another in this order, in one transaction when they allow it.
+
+        A conflict between two of them is the later one's, as it would be in turn.
+        They go through together when their activity keys are distinct, none holds
+        zones and all share one ``override``; if the combined transaction fails (one
+        of them is refused, say), it changed nothing and each is submitted on its own,
+        so only the faulty one fails.
+        """
+        split: dict[Key, int] = {}
+        actors: dict[Key, str] = {}
+        together = len(items) > 1 and len({it.override for it in items}) == 1
+        for n, it in enumerate(items):
+            together = together and len(it.scenario.zones) == 0
+            for key in zip(it.scenario.activities.party.tolist(),
+                           it.scenario.activities.activity.tolist(), strict=True):
+                together = together and split.setdefault(key, n) == n
+                actors[key] = it.actor
+        if together:
+            merged = Scenario(VolumeSet.concat([it.scenario.activities for it in items]),
+                              VolumeSet.empty(), np.empty(0, np.intp), np.empty(0, np.intp))
+            versions = {k: v for it in items for k, v in (it.versions or {}).items()}
+            details = {k: v for it in items for k, v in (it.details or {}).items()}
+            try:
+                return list(self._submit(merged, override=items[0].override,
+                                         versions=versions, details=details, actor=SYSTEM,
+                                         actors=actors, split=split, parts=len(items)))
+            except DetenteError:
+                pass  # nothing was stored: each on its own, below
+        out: list[SubmitResult | DetenteError] = []
+        for it in items:
+            try:
+                out.append(self.submit(it.scenario, override=it.override,
+                                       versions=it.versions, details=it.details,
+                                       actor=it.actor))
+            except DetenteError as exc:
+                out.append(exc)
+        return out
+
+    def _submit(self, scenario: Scenario, *, override: bool,
+                versions: Mapping[Key, int | None] | None,
+                details: Mapping[Key, tuple[str | None, str | None]] | None, actor: str,
+                progress: Callable[[str], None] | None = None,
+                actors: Mapping[Key, str] | None = None, split: Mapping[Key, int] | None = None,
+                parts: int = 1) -> list[SubmitResult]:
+        """The submission; with ``split`` (each activity's part) and ``parts``, one
+        result per part, and ``actors`` naming who made each activity's changes."""
         st = self.store
         acts, zones = scenario.activities, scenario.zones
-        result = SubmitResult()
+        results = [SubmitResult() for _ in range(parts)]
+
+        def part(*keys: Key) -> SubmitResult:
+            """The result a change goes to: the latest part it concerns."""
+            if split is None:
+                return results[0]
+            return results[max(split[k] for k in keys if k in split)]
+
+        def actor_of(c: ConflictRow) -> str | None:
+            if actors is None:
+                return None
+            sides = [k for k in ((c.party_a, c.activity_a), (c.party_b, c.activity_b))
+                     if k in actors]
+            return actors[max(sides, key=lambda k: split[k] if split else 0)]
+
         say = progress or (lambda _msg: None)
         with transaction(st, self.clock, actor, self.bus) as journal:
             now = journal.now
@@ -166,11 +249,12 @@ class Deconfliction:
                                            count=len(keys))[code]
                 owners_of.append(owner)
                 for k in keys:
-                    named = result.zones if is_zone else (
-                        result.replaced if k in existing else result.created)
+                    mine = part(k)
+                    named = mine.zones if is_zone else (
+                        mine.replaced if k in existing else mine.created)
                     named.append(k[1])
                 moved.update(owner[k] for k in _audit_owners(journal, vols, code, keys,
-                                                             existing, is_zone))
+                                                             existing, is_zone, actors))
 
             say("detecting")
             widest = minima.widest
@@ -197,8 +281,8 @@ class Deconfliction:
             if details:
                 for owner in owners_of:
                     for k, owner_id in owner.items():
-                        if k[1] in details:
-                            st.set_details(owner_id, *details[k[1]])
+                        if k in details:
+                            st.set_details(owner_id, *details[k])
             st.insert_volumes(act_owner, acts, zone=False)
             st.insert_volumes(zone_owner, zones, zone=True)
             policy, now_ns = read_policy(st), parse_instant(now)
@@ -210,17 +294,23 @@ class Deconfliction:
             for info, (cid, _) in zip(conflicts.values(), changes, strict=True):
                 info["id"] = cid
                 del info["starts"], info["ends"]
-                result.conflicts.append(info)
-            result.resolved = st.resolve_conflicts(np.unique(act_owner).tolist(),
-                                                   {cid for cid, _ in changes}, now)
-            record_changes(st, journal, [(cid, ch) for cid, ch in changes if ch is not None],
-                           result.resolved)
+                part((info["party_a"], info["activity_a"]),
+                     (info["party_b"], info["activity_b"])).conflicts.append(info)
+            resolved = st.resolve_conflicts(np.unique(act_owner).tolist(),
+                                            {cid for cid, _ in changes}, now)
+            rows = record_changes(st, journal,
+                                  [(cid, ch) for cid, ch in changes if ch is not None],
+                                  resolved, actor_of)
+            for cid in resolved:
+                c = rows[cid]
+                part((c.party_a, c.activity_a), (c.party_b, c.activity_b)).resolved.append(cid)
             st.record_violations(violations, now)
-            _announce_violations(journal, violations)
-            result.violations = [{k: x[k] for k in ("activity", "party", "volume", "zone",
-                                                    "zone_party", "zone_volume", "restriction",
-                                                    "overridden")} for x in violations]
-        return result
+            _announce_violations(journal, violations, actors)
+            for x in violations:
+                part((x["party"], x["activity"]), (x["zone_party"], x["zone"])).violations.append(
+                    {k: x[k] for k in ("activity", "party", "volume", "zone", "zone_party",
+                                       "zone_volume", "restriction", "overridden")})
+        return results
 
     # -- helpers -------------------------------------------------------------
     def _detect(self, acts: VolumeSet, act_owner: np.ndarray, zones: VolumeSet,
@@ -367,11 +457,12 @@ def _audit_state(journal: Journal, owner: ActivityRow, state: str) -> None:
                   after={"state": state, "version": owner.version + 1})
 
 
-def _audit_owners(journal: Journal, vols: VolumeSet, code: np.ndarray,
-                  keys: list[tuple[str, str]], existing: Mapping[tuple[str, str], ActivityRow],
-                  zone: bool) -> list[tuple[str, str]]:
-    """An audit entry per activity (or zone) written, with a digest of its volumes;
-    returns those whose volumes changed (or are new)."""
+def _audit_owners(journal: Journal, vols: VolumeSet, code: np.ndarray, keys: list[Key],
+                  existing: Mapping[Key, ActivityRow], zone: bool,
+                  actors: Mapping[Key, str] | None) -> list[Key]:
+    """An audit entry per activity (or zone) written, with a digest of its volumes
+    (naming its own actor when ``actors`` says); returns those whose volumes changed
+    (or are new)."""
     if not keys:
         return []
     hashes = [hashlib.sha256() for _ in keys]
@@ -400,17 +491,19 @@ def _audit_owners(journal: Journal, vols: VolumeSet, code: np.ndarray,
             moved.append(k)
         journal.audit(f"{noun}.{'created' if again else 'replaced'}", subject,
                       {"version": version, "volumes": n}, before_digest=before,
-                      after_digest=h.hexdigest())
+                      after_digest=h.hexdigest(), actor=actors.get(k) if actors else None)
     return moved
 
 
-def _announce_violations(journal: Journal, violations: list[dict[str, Any]]) -> None:
+def _announce_violations(journal: Journal, violations: list[dict[str, Any]],
+                         actors: Mapping[Key, str] | None) -> None:
     """Tell a zone's owner of each entry into it (and audit the overrides)."""
     for x in violations:
         if x["overridden"]:
             journal.audit("zone.override", _subject(x["zone_party"], x["zone"], True),
                           {"party": x["party"], "activity": x["activity"],
-                           "volume": x["volume"], "zone_volume": x["zone_volume"]})
+                           "volume": x["volume"], "zone_volume": x["zone_volume"]},
+                          actor=actors.get((x["party"], x["activity"])) if actors else None)
         if x["zone_party"] == x["party"]:
             continue
         journal.event(x["zone_party"], "zone.override" if x["overridden"] else "zone.entered",

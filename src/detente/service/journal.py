@@ -70,19 +70,22 @@ class Journal:
         self.store = store
         self.now = now
         self.actor = actor
-        self._audit: list[tuple[str, str, str | None, str | None, str]] = []
+        self._audit: list[tuple[str, str, str | None, str | None, str, str]] = []
         self._by_subject: dict[str, list[int]] = {}  # subject -> its entries' indices
         self._events: list[tuple[str, str, int | None, str]] = []
         self.event_ids: list[int] = []
 
     def audit(self, action: str, subject: str, detail: dict[str, Any], *,
               before: Any = None, after: Any = None, before_digest: str | None = None,
-              after_digest: str | None = None) -> None:
+              after_digest: str | None = None, actor: str | None = None) -> None:
         """Record a state change: the digests of the states before and after (objects,
-        or digests made already), and a small readable detail."""
+        or digests made already), and a small readable detail. ``actor`` names who made
+        this change when a transaction carries several parties' (a combined batch of
+        submissions); otherwise the transaction's actor."""
         self._by_subject.setdefault(subject, []).append(len(self._audit))
         self._audit.append((action, subject, before_digest or digest(before),
-                            after_digest or digest(after), canonical(detail).decode()))
+                            after_digest or digest(after), canonical(detail).decode(),
+                            actor or self.actor))
 
     def event(self, party: str, type_: str, body: dict[str, Any],
               conflict_id: int | None = None) -> None:
@@ -104,11 +107,10 @@ class Journal:
     def flush(self) -> None:
         seq, prev = self.store.audit_head()
         rows = []
-        for action, subject, before, after, detail in self._audit:
+        for action, subject, before, after, detail, actor in self._audit:
             seq += 1
-            h = chain_hash(prev, seq, self.now, self.actor, action, subject, before, after,
-                           detail)
-            rows.append(AuditRow(seq, self.now, self.actor, action, subject, before, after,
+            h = chain_hash(prev, seq, self.now, actor, action, subject, before, after, detail)
+            rows.append(AuditRow(seq, self.now, actor, action, subject, before, after,
                                  detail, prev, h))
             prev = h
         self.store.append_audit(rows)

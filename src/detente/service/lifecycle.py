@@ -115,29 +115,36 @@ def conflict_state(c: ConflictRow) -> dict[str, Any]:
 
 
 def audit_conflict(journal: Journal, c: ConflictRow, action: str, detail: dict[str, Any],
-                   *, first: bool = False) -> None:
+                   *, first: bool = False, actor: str | None = None) -> None:
     """A conflict's audit entry: from the state its last entry left it in (none when it
     is ``first`` found) to the state it is in now."""
     subject = f"conflict/{c.id}"
     journal.audit(action, subject, detail,
                   before_digest=None if first else journal.last_after(subject),
-                  after=conflict_state(c))
+                  after=conflict_state(c), actor=actor)
 
 
 def record_changes(store: Store, journal: Journal, changed: Sequence[tuple[int, str]],
-                   resolved: Sequence[int]) -> None:
-    """Audit entries and events for conflicts a change opened, changed or resolved."""
+                   resolved: Sequence[int],
+                   actor_of: Callable[[ConflictRow], str | None] | None = None
+                   ) -> dict[int, ConflictRow]:
+    """Audit entries and events for conflicts a change opened, changed or resolved;
+    returns their rows. ``actor_of`` names who changed each (default: the journal's
+    actor)."""
     rows = {c.id: c for c in store.list_conflicts(
         party=None, status=None, conflict_ids=[cid for cid, _ in changed] + list(resolved))}
+    who = actor_of or (lambda _c: None)
     for cid, change in changed:
         c = rows[cid]
         audit_conflict(journal, c, f"conflict.{change}", {"status": "open"},
-                       first=change == "opened")
+                       first=change == "opened", actor=who(c))
         announce(journal, c, "conflict.opened" if change != "changed" else "conflict.changed",
                  change=change)
     for cid in resolved:
-        audit_conflict(journal, rows[cid], "conflict.resolved", {"status": "resolved"})
+        audit_conflict(journal, rows[cid], "conflict.resolved", {"status": "resolved"},
+                       actor=who(rows[cid]))
         announce(journal, rows[cid], "conflict.resolved")
+    return rows
 
 
 class Lifecycle:

@@ -1,0 +1,127 @@
+"""Many callers' submissions, combined into one transaction per turn.
+
+A submission of one small activity pays mostly for what any transaction pays: the
+savepoint, the owner lookups, the stored-volume queries, the audit head, the
+read-back of the conflicts it wrote, the commit. One thread takes the submissions
+waiting in arrival order and hands each run of them that may go together to
+:meth:`Deconfliction.submit_each`, which pays for those once. Nobody waits for a
+batch to fill: a submission that finds the thread idle goes at once, alone, and those
+arriving meanwhile go together next. (Measured in-process against a stored million,
+one-volume activities: 901/s one by one, 4,617/s sixteen at a time.)
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .deconfliction import Deconfliction, Key, Submission, SubmitResult
+
+MAX_ITEMS = 64  # submissions per transaction, at most
+MAX_VOLUMES = 4_000  # volumes per transaction, at most (one larger goes alone)
+
+
+@dataclass
+class Pending:
+    """A submission waiting its turn.
+
+    ``prepare`` makes it (reading the caller's input, which may fail), ``finish``
+    turns its result into what the caller gets, and ``done`` hands that (or the error)
+    over; all three run on the batching thread, ``prepare`` and ``finish`` with the
+    thread's own store connection.
+    """
+
+    prepare: Callable[[], Submission]
+    finish: Callable[[SubmitResult], Any]
+    done: Callable[[Any], None]
+
+
+class Batcher:
+    """The thread that submits waiting submissions, a run of them at a time."""
+
+    def __init__(self, deconfliction: Deconfliction, *, max_items: int = MAX_ITEMS,
+                 max_volumes: int = MAX_VOLUMES):
+        self.deconfliction = deconfliction
+        self.max_items = max_items
+        self.max_volumes = max_volumes
+        self._waiting: collections.deque[Pending] = collections.deque()
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def put(self, pending: Pending) -> None:
+        with self._wake:
+            if self._closed:
+                raise RuntimeError("the batcher is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="detente-batcher",
+                                                daemon=True)
+                self._thread.start()
+            self._waiting.append(pending)
+            self._wake.notify()
+
+    def close(self) -> None:
+        """Finish what waits, then stop the thread."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._waiting and not self._closed:
+                    self._wake.wait()
+                if not self._waiting:
+                    return
+                taken = list(self._waiting)
+                self._waiting.clear()
+            self._turn(taken)
+
+    def _turn(self, taken: list[Pending]) -> None:
+        """Prepare what was taken, then submit it in runs that may go together, in
+        arrival order."""
+        ready: list[tuple[Pending, Submission]] = []
+        for p in taken:
+            try:
+                ready.append((p, p.prepare()))
+            except Exception as exc:  # bad input: that caller's error alone
+                p.done(exc)
+        run: list[tuple[Pending, Submission]] = []
+        keys: set[Key] = set()
+        volumes = 0
+        for p, sub in ready:
+            mine = set(zip(sub.scenario.activities.party.tolist(),
+                           sub.scenario.activities.activity.tolist(), strict=True))
+            n = len(sub.scenario.activities) + len(sub.scenario.zones)
+            if run and (len(run) >= self.max_items or volumes + n > self.max_volumes
+                        or sub.override != run[0][1].override or keys & mine
+                        or len(sub.scenario.zones)):
+                self._submit(run)
+                run, keys, volumes = [], set(), 0
+            run.append((p, sub))
+            keys |= mine
+            volumes += n
+        if run:
+            self._submit(run)
+
+    def _submit(self, run: list[tuple[Pending, Submission]]) -> None:
+        try:
+            results = self.deconfliction.submit_each([sub for _, sub in run])
+        except Exception as exc:  # the store failed: everyone in the run hears of it
+            for p, _ in run:
+                p.done(exc)
+            return
+        for (p, _), result in zip(run, results, strict=True):
+            if isinstance(result, Exception):
+                p.done(result)
+                continue
+            try:
+                p.done(p.finish(result))
+            except Exception as exc:
+                p.done(exc)
