@@ -133,9 +133,11 @@ def test_the_batcher_keeps_arrival_order_and_each_callers_answer(new_db) -> None
     answer, through the batcher's thread."""
     svc = service(new_db(), Minima(Separation(500.0, 50.0, 60.0)))
     batcher = Batcher(svc, max_items=3)
-    feats = [feature(f"x{k}", f"P{k % 3}", square(10.0 + 0.002 * k, 50.0, 0.01))
-             for k in range(10)]
-    feats.insert(4, feature("x1", "P1", square(11.0, 50.0, 0.01)))  # x1 again
+    def one(ext_id: str, party: str, x: float) -> dict[str, Any]:
+        return feature(ext_id, party, square(x, 50.0, 0.01), activity=ext_id)
+
+    feats = [one(f"x{k}", f"P{k % 3}", 10.0 + 0.002 * k) for k in range(10)]
+    feats.insert(4, one("x1", "P1", 11.0))  # x1 again
     answers: dict[int, Any] = {}
     finished = threading.Semaphore(0)
 
@@ -143,11 +145,15 @@ def test_the_batcher_keeps_arrival_order_and_each_callers_answer(new_db) -> None
         def done(value: Any) -> None:
             answers[k] = value
             finished.release()
-        return Pending(prepare=lambda: item(f), finish=lambda r: r, done=done)
+        return Pending(collection(f), submission=lambda scenario: Submission(
+            scenario, f["properties"]["party"], versions={(f["properties"]["party"],
+                                                          f["id"]): None}),
+            finish=lambda r: r, done=done)
 
     batcher._turn([pending(k, f) for k, f in enumerate(feats)])  # one turn, in order
-    batcher.put(pending(99, feature("bad", "P0", {"type": "Point", "coordinates": [0, 0]})))
-    batcher.put(pending(100, feature("x20", "P2", square(10.0, 50.0, 0.01))))
+    batcher.put(pending(99, feature("bad", "P0", {"type": "Point", "coordinates": [0, 0]},
+                                    activity="bad")))
+    batcher.put(pending(100, one("x20", "P2", 10.0)))
     for _ in range(len(feats) + 2):
         finished.acquire()
     batcher.close()

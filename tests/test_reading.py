@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import orjson
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from detente.core import scenario as scenario_module
 from detente.core.bulkread import read_columns
 from detente.core.instants import InstantError, parse_instant, parse_instants
-from detente.core.scenario import read_scenario
+from detente.core.scenario import read_scenario, read_scenarios
 from detente.errors import InputError
 
 from .conftest import T0, circle, collection, feature, square
@@ -93,6 +94,62 @@ def test_anything_unusual_leaves_the_bulk_path(change) -> None:
         assert str(got.value) == str(exc)
     else:
         assert_same(read_scenario(data), slow)
+
+
+def test_documents_read_together_read_as_each_alone(monkeypatch) -> None:
+    """read_scenarios gives each document what read_scenario gives it: the volumes
+    with their own ids and positions, or the same error. Those it can, it reads in
+    one go; a bad one among them sends each to be read alone, and fails alone."""
+    feats = generate(400, seed=3, zones=6)["features"]
+    for k, f in enumerate(feats):
+        f["properties"].setdefault("activity", f"act-{k // 3}")
+        if k % 5 == 0:
+            f["id"] = k  # integer ids too
+    docs: list[Any] = [collection(*feats[k:k + 7]) for k in range(0, len(feats), 7)]
+    docs[5]["features"][2]["id"] = docs[5]["features"][0]["id"]  # an id twice
+    del docs[8]["features"][0]["properties"]["activity"]  # read alone: id is its activity
+    docs[9]["features"][0]["id"] = 2.5  # read alone
+    docs[10]["features"][4]["id"] = docs[11]["features"][4]["id"]  # one id in two documents
+    docs += [{"type": "Feature"}, collection(), [1, 2]]
+    reads: list[int] = []
+    one_read = scenario_module.read_scenario
+
+    def size(doc: Any) -> int:
+        feats = doc.get("features") if isinstance(doc, dict) else None
+        return len(feats) if isinstance(feats, list) else 0
+
+    def counted(doc: Any, **kw: Any) -> Any:
+        reads.append(size(doc))
+        return one_read(doc, **kw)
+
+    def check(docs: list[Any]) -> list[int]:
+        reads.clear()
+        monkeypatch.setattr(scenario_module, "read_scenario", counted)
+        together = read_scenarios(docs)
+        monkeypatch.setattr(scenario_module, "read_scenario", one_read)
+        assert len(together) == len(docs)
+        failed = []
+        for k, (doc, got) in enumerate(zip(docs, together, strict=True)):
+            try:
+                alone = read_scenario(doc)
+            except InputError as exc:
+                assert isinstance(got, InputError) and str(got) == str(exc)
+                failed.append(k)
+            else:
+                assert not isinstance(got, InputError)
+                assert_same(got, alone)
+                assert np.array_equal(got.zone_pos, alone.zone_pos)
+        return failed
+
+    n = len(docs)
+    assert check(docs) == [5, n - 3, n - 1]
+    alone = (5, 8, 9, n - 3, n - 2, n - 1)
+    assert reads == [sum(size(d) for k, d in enumerate(docs) if k not in alone),
+                     *(size(docs[k]) for k in alone)]
+    docs[3]["features"][1]["properties"]["alt_lower_m"] = 1e6  # above its upper
+    docs.append(collection(feature("c", "a", circle(1, 1), activity="c")))  # no radius_m
+    assert check(docs) == [3, 5, n - 3, n - 1, n]
+    assert len(reads) == 1 + len(docs)  # together failed: each alone
 
 
 def test_instants_beyond_int64_nanoseconds_are_refused() -> None:

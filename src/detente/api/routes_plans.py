@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 
-from ..core.scenario import read_scenario
+from ..core.scenario import Scenario, read_scenario
 from ..errors import InputError, PreconditionRequired
 from ..service.batching import Pending
 from ..service.deconfliction import Submission, SubmitResult
@@ -21,33 +21,40 @@ router = APIRouter(tags=["plans"],
 _ITEM = re.compile(r"feature '(.*)'")
 
 
-def _scenario(caller: str, ext_id: str, volumes: list[VolumeIn], props: dict[str, Any],
-              services: Services) -> Any:
-    """The body's volumes as a scenario, read by the same reader as files."""
+def _document(caller: str, ext_id: str, volumes: list[VolumeIn], props: dict[str, Any]
+              ) -> dict[str, Any]:
+    """The body's volumes as a scenario document, for the same reader as files."""
     features = []
-    where: dict[str, int] = {}
     for k, v in enumerate(volumes):
-        fid = v.id if v.id is not None else k
-        where[str(fid)] = k
         p: dict[str, Any] = {"party": caller, "activity": ext_id,
                              "alt_lower_m": v.alt_lower_m, "alt_upper_m": v.alt_upper_m,
                              "time_start": v.time_start, "time_end": v.time_end, **props}
         if v.radius_m is not None:
             p["radius_m"] = v.radius_m
-        features.append({"type": "Feature", "id": fid,
+        features.append({"type": "Feature", "id": v.id if v.id is not None else k,
                          "geometry": v.geometry.model_dump(), "properties": p})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _misread(exc: InputError, volumes: list[VolumeIn]) -> InputError:
+    """The reader's error in the body's terms: which volume, which field."""
+    m = _ITEM.fullmatch(exc.item or "")
+    where = {str(v.id if v.id is not None else k): k for k, v in enumerate(volumes)}
+    pos = where.get(m.group(1)) if m else None
+    if pos is None:
+        return exc
+    field = (exc.field or "").removeprefix("properties.")
+    return InputError(exc.reason, item=f"volume {pos}",
+                      field=f"volumes[{pos}].{field}" if field else f"volumes[{pos}]")
+
+
+def _scenario(caller: str, ext_id: str, volumes: list[VolumeIn], props: dict[str, Any],
+              services: Services) -> Any:
     try:
-        return read_scenario({"type": "FeatureCollection", "features": features},
-                             default_party=caller, parallel=services.deconfliction.parallel)
+        return read_scenario(_document(caller, ext_id, volumes, props), default_party=caller,
+                             parallel=services.deconfliction.parallel)
     except InputError as exc:
-        m = _ITEM.fullmatch(exc.item or "")
-        pos = where.get(m.group(1)) if m else None
-        field = (exc.field or "").removeprefix("properties.")
-        if pos is None:
-            raise
-        raise InputError(exc.reason, item=f"volume {pos}",
-                         field=f"volumes[{pos}].{field}" if field else f"volumes[{pos}]"
-                         ) from None
+        raise _misread(exc, volumes) from None
 
 
 def _result(caller: str, result: SubmitResult, services: Services, ext_id: str,
@@ -59,12 +66,11 @@ def _result(caller: str, result: SubmitResult, services: Services, ext_id: str,
             "resolved_conflicts": result.resolved}
 
 
-def _submission(caller: str, body: ActivityIn, version: int | None,
-                services: Services) -> Submission:
+def _submission(caller: str, body: ActivityIn, scenario: Scenario, version: int | None
+                ) -> Submission:
     """Create (``version`` None: the id must be free) or replace (the version read)."""
     key = (caller, body.id)
-    return Submission(_scenario(caller, body.id, body.volumes, {"kind": body.kind}, services),
-                      caller, body.override, versions={key: version},
+    return Submission(scenario, caller, body.override, versions={key: version},
                       details={key: (body.notes, body.contact)})
 
 
@@ -108,9 +114,10 @@ async def create_activity(body: ActivityIn, request: Request, response: Response
         loop.call_soon_threadsafe(_settle, future, value)
 
     batcher.put(Pending(
-        prepare=lambda: _submission(caller, body, None, services),
+        _document(caller, body.id, body.volumes, {"kind": body.kind}),
+        submission=lambda scenario: _submission(caller, body, scenario, None),
         finish=lambda result: _result(caller, result, services, body.id, zone=False),
-        done=done))
+        done=done, misread=lambda exc: _misread(exc, body.volumes)))
     out = await future
     response.headers["ETag"] = f'"{out["activity"]["version"]}"'
     response.headers["Location"] = f"/v1/activities/{body.id}"
@@ -141,7 +148,8 @@ def replace_activity(activity_id: str, body: ActivityReplace, response: Response
     if body.id != activity_id:
         raise InputError(f"the body's id '{body.id}' is not the path's '{activity_id}'",
                          field="id")
-    sub = _submission(caller, body, _version(if_match, body.version), services)
+    scenario = _scenario(caller, body.id, body.volumes, {"kind": body.kind}, services)
+    sub = _submission(caller, body, scenario, _version(if_match, body.version))
     result = services.deconfliction.submit(sub.scenario, override=sub.override, actor=caller,
                                            versions=sub.versions, details=sub.details)
     out = _result(caller, result, services, body.id, zone=False)

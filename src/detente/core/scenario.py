@@ -8,10 +8,11 @@ columns; geometry is checked in bulk (:mod:`detente.core.footprints`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,6 +187,71 @@ def read_scenario(
         progress(len(cols.ids))
     with no_gc():
         return _assemble(cols, parallel)
+
+
+def read_scenarios(docs: Sequence[Any], *, parallel: Parallel = map
+                   ) -> list[Scenario | InputError]:
+    """Several documents read at once: each one's scenario, or the error reading it
+    alone raises. (One bulk read of all costs about what one of a single feature
+    does: what many small submissions arriving together need.)
+
+    A document goes into the common read when each of its features names its party
+    and activity and has a unique string or integer id (the common read renumbers
+    ids); any other, and all of them if the common read fails, are read alone.
+    """
+    out: list[Scenario | InputError | None] = [None] * len(docs)
+    merged: list[dict[str, Any]] = []
+    ids: list[FeatureId] = []  # each merged feature's own id
+    doc_of: list[int] = []
+    start: list[int] = []  # each document's first merged feature
+    for d, doc in enumerate(docs):
+        start.append(len(merged))
+        feats = doc.get("features") if isinstance(doc, dict) else None
+        if (not isinstance(doc, dict) or doc.get("type") != "FeatureCollection"
+                or not isinstance(feats, list) or not feats
+                or not all(_mergeable(f) for f in feats)
+                or len({(type(f["id"]), f["id"]) for f in feats}) != len(feats)):
+            continue
+        for f in feats:
+            ids.append(f["id"])
+            doc_of.append(d)
+            merged.append({**f, "id": len(merged)})
+    read: Scenario | None = None
+    if len({*doc_of}) > 1:
+        with contextlib.suppress(InputError):  # each alone, below, names its own problem
+            read = read_scenario({"type": "FeatureCollection", "features": merged},
+                                 parallel=parallel)
+    if read is not None:
+        which = np.asarray(doc_of, dtype=np.intp)
+        first = np.asarray(start, dtype=np.intp)
+        parts = []
+        for vols in (read.activities, read.zones):
+            at = np.asarray(vols.ids, dtype=np.intp)  # merged positions
+            parts.append((vols, at, which[at] if len(at) else at))
+        for d in sorted({*doc_of}):
+            sets = []
+            for vols, at, doc in parts:
+                idx = np.flatnonzero(doc == d)
+                one = vols.take(idx)
+                one.ids = [ids[k] for k in at[idx].tolist()]
+                sets.append((one, at[idx] - first[d]))
+            out[d] = Scenario(sets[0][0], sets[1][0], sets[0][1], sets[1][1])
+    for d, doc in enumerate(docs):
+        if out[d] is None:
+            try:
+                out[d] = read_scenario(doc, parallel=parallel)
+            except InputError as exc:
+                out[d] = exc
+    return [x for x in out if x is not None]
+
+
+def _mergeable(f: Any) -> bool:
+    if not isinstance(f, dict):
+        return False
+    fid, props = f.get("id"), f.get("properties")
+    return ((isinstance(fid, str) or (type(fid) is int and abs(fid) <= MAX_ID_INT))
+            and isinstance(props, dict) and isinstance(props.get("party"), str)
+            and isinstance(props.get("activity"), str))
 
 
 _NUMBER = (int, float)

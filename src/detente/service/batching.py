@@ -2,7 +2,8 @@
 
 A submission of one small activity pays mostly for what any transaction pays: the
 savepoint, the owner lookups, the stored-volume queries, the audit head, the
-read-back of the conflicts it wrote, the commit. One thread takes the submissions
+read-back of the conflicts it wrote, the commit; even reading its one feature costs
+about what reading a hundred does. One thread takes the submissions
 waiting in arrival order and hands each run of them that may go together to
 :meth:`Deconfliction.submit_each`, which pays for those once. Nobody waits for a
 batch to fill: a submission that finds the thread idle goes at once, alone, and those
@@ -18,25 +19,34 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.scenario import Scenario, read_scenarios
+from ..errors import InputError
 from .deconfliction import Deconfliction, Key, Submission, SubmitResult
 
 MAX_ITEMS = 64  # submissions per transaction, at most
 MAX_VOLUMES = 4_000  # volumes per transaction, at most (one larger goes alone)
 
 
+def _as_is(exc: InputError) -> Exception:
+    return exc
+
+
 @dataclass
 class Pending:
-    """A submission waiting its turn.
+    """A submission waiting its turn, and what to do with it.
 
-    ``prepare`` makes it (reading the caller's input, which may fail), ``finish``
-    turns its result into what the caller gets, and ``done`` hands that (or the error)
-    over; all three run on the batching thread, ``prepare`` and ``finish`` with the
-    thread's own store connection.
+    ``document`` holds its volumes (a FeatureCollection, as :func:`read_scenarios`
+    reads them together); ``submission`` makes the submission of what was read, and
+    ``misread`` the error its caller hears when the document does not read.
+    ``finish`` turns its result into what the caller gets, and ``done`` hands that
+    (or the error) over. All run on the batching thread, with its store connection.
     """
 
-    prepare: Callable[[], Submission]
+    document: dict[str, Any]
+    submission: Callable[[Scenario], Submission]
     finish: Callable[[SubmitResult], Any]
     done: Callable[[Any], None]
+    misread: Callable[[InputError], Exception] = _as_is
 
 
 class Batcher:
@@ -84,12 +94,16 @@ class Batcher:
             self._turn(taken)
 
     def _turn(self, taken: list[Pending]) -> None:
-        """Prepare what was taken, then submit it in runs that may go together, in
-        arrival order."""
+        """Read what was taken (all at once), then submit it in runs that may go
+        together, in arrival order."""
         ready: list[tuple[Pending, Submission]] = []
-        for p in taken:
+        read = read_scenarios([p.document for p in taken],
+                              parallel=self.deconfliction.parallel)
+        for p, scenario in zip(taken, read, strict=True):
             try:
-                ready.append((p, p.prepare()))
+                if isinstance(scenario, InputError):
+                    raise p.misread(scenario)
+                ready.append((p, p.submission(scenario)))
             except Exception as exc:  # bad input: that caller's error alone
                 p.done(exc)
         run: list[tuple[Pending, Submission]] = []
