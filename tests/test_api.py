@@ -506,3 +506,34 @@ def test_creates_arriving_together_each_get_their_own_answer(server) -> None:
     listed = {c["id"] for c in client(server, "A").get("/conflicts").json()
               if c["activity"].startswith("crowd-")}
     assert listed == set(counted)
+
+
+def test_a_create_answers_the_activity_as_a_read_of_it_shows_it(server) -> None:
+    """The answer to a create (built from what was submitted, when it went through
+    with others) is what reading the activity back gives: volumes without ids, a
+    circle, a hole, fractional seconds, a footprint across the antimeridian."""
+    import asyncio
+
+    holed = {"type": "Polygon", "coordinates": [
+        [[60.0, -40.0], [61.0, -40.0], [61.0, -39.0], [60.0, -39.0], [60.0, -40.0]],
+        [[60.2, -39.8], [60.4, -39.8], [60.4, -39.6], [60.2, -39.8]]]}
+    across = {"type": "Polygon", "coordinates": [
+        [[179.9, -41.0], [-179.9, -41.0], [-179.9, -40.8], [179.9, -40.8], [179.9, -41.0]]]}
+    spots = [{"geometry": holed}, {"geometry": across},
+             {"geometry": {"type": "Point", "coordinates": [62.0, -40.0]}, "radius_m": 2500.5},
+             {"geometry": square(63.0, -40.0), "time_start": "2030-06-01T07:00:00.125+02:00"}]
+    bodies = [{"id": f"as-read-{k}", "kind": "convoy", "contact": "desk" if k else None,
+               "volumes": [{"alt_lower_m": 10.5, "alt_upper_m": 99, "time_start": T0,
+                            "time_end": T1, **spot}]} for k, spot in enumerate(spots)]
+
+    async def post_all() -> list[httpx.Response]:
+        heads = {"Authorization": f"Bearer {server['tokens']['C']}"}
+        async with httpx.AsyncClient(base_url=server["url"] + "/v1", timeout=60) as http:
+            return list(await asyncio.gather(*(http.post("/activities", json=b, headers=heads)
+                                               for b in bodies)))
+
+    c = client(server, "C")
+    for body, r in zip(bodies, asyncio.run(post_all()), strict=True):
+        assert r.status_code == 201, r.text
+        assert r.json()["activity"] == c.get(f"/activities/{body['id']}").json()
+        assert r.headers["ETag"] == '"1"'

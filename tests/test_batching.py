@@ -148,7 +148,7 @@ def test_the_batcher_keeps_arrival_order_and_each_callers_answer(new_db) -> None
         return Pending(collection(f), submission=lambda scenario: Submission(
             scenario, f["properties"]["party"], versions={(f["properties"]["party"],
                                                           f["id"]): None}),
-            finish=lambda r: r, done=done)
+            finish=lambda _sub, r: r, done=done)
 
     batcher._turn([pending(k, f) for k, f in enumerate(feats)])  # one turn, in order
     batcher.put(pending(99, feature("bad", "P0", {"type": "Point", "coordinates": [0, 0]},

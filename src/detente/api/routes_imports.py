@@ -56,7 +56,7 @@ async def import_plans(
         result = services.deconfliction.submit(scen, override=override, actor=caller)
         return {"zones": result.zones, "activities": result.created + result.replaced,
                 "volumes": len(scenario["features"]),
-                "conflicts": services.disclosure.caused(caller, result.conflicts),
+                "conflicts": services.disclosure.caused(caller, result.conflicts, result.rows),
                 "entries": result.violations,
                 **{k: summary[k] for k in ("skipped", "widened") if k in summary}}
 

@@ -58,10 +58,15 @@ def _scenario(caller: str, ext_id: str, volumes: list[VolumeIn], props: dict[str
 
 
 def _result(caller: str, result: SubmitResult, services: Services, ext_id: str,
-            zone: bool) -> dict[str, Any]:
-    out = services.disclosure.own(caller, ext_id, zone=zone)
+            zone: bool, sub: Submission | None = None) -> dict[str, Any]:
+    row = result.owners.get((caller, ext_id))
+    if sub is not None and row is not None:  # written just now, as submitted
+        notes, contact = (sub.details or {}).get((caller, ext_id), (None, None))
+        out = services.disclosure.as_written(row, sub.scenario.activities, notes, contact)
+    else:
+        out = services.disclosure.own(caller, ext_id, zone=zone)
     return {"activity" if not zone else "zone": out,
-            "conflicts": services.disclosure.caused(caller, result.conflicts),
+            "conflicts": services.disclosure.caused(caller, result.conflicts, result.rows),
             "zones": result.violations,
             "resolved_conflicts": result.resolved}
 
@@ -116,7 +121,8 @@ async def create_activity(body: ActivityIn, request: Request, response: Response
     batcher.put(Pending(
         _document(caller, body.id, body.volumes, {"kind": body.kind}),
         submission=lambda scenario: _submission(caller, body, scenario, None),
-        finish=lambda result: _result(caller, result, services, body.id, zone=False),
+        finish=lambda sub, result: _result(caller, result, services, body.id, zone=False,
+                                           sub=sub),
         done=done, misread=lambda exc: _misread(exc, body.volumes)))
     out = await future
     response.headers["ETag"] = f'"{out["activity"]["version"]}"'

@@ -7,6 +7,7 @@ format) and drops digits past microseconds, so the grammar is checked here.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -146,8 +147,11 @@ def parse_instants(texts: Sequence[str], *, round_up: bool = False) -> NDArray[n
     return out
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def format_instant(ns: int) -> str:
-    """Format nanoseconds since the epoch as RFC 3339 UTC, with only the digits needed."""
+    """Format nanoseconds since the epoch as RFC 3339 UTC, with only the digits needed.
+    (Remembered: a conflict's start and end are formatted for each event and answer
+    that shows it, and crowded traffic shares a few windows.)"""
     seconds, rest = divmod(ns, NS_PER_S)
     dt = _EPOCH + timedelta(seconds=seconds)
     base = (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"

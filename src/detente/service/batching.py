@@ -38,13 +38,13 @@ class Pending:
     ``document`` holds its volumes (a FeatureCollection, as :func:`read_scenarios`
     reads them together); ``submission`` makes the submission of what was read, and
     ``misread`` the error its caller hears when the document does not read.
-    ``finish`` turns its result into what the caller gets, and ``done`` hands that
+    ``finish`` turns it and its result into what the caller gets, and ``done`` hands that
     (or the error) over. All run on the batching thread, with its store connection.
     """
 
     document: dict[str, Any]
     submission: Callable[[Scenario], Submission]
-    finish: Callable[[SubmitResult], Any]
+    finish: Callable[[Submission, SubmitResult], Any]
     done: Callable[[Any], None]
     misread: Callable[[InputError], Exception] = _as_is
 
@@ -131,11 +131,11 @@ class Batcher:
             for p, _ in run:
                 p.done(exc)
             return
-        for (p, _), result in zip(run, results, strict=True):
+        for (p, sub), result in zip(run, results, strict=True):
             if isinstance(result, Exception):
                 p.done(result)
                 continue
             try:
-                p.done(p.finish(result))
+                p.done(p.finish(sub, result))
             except Exception as exc:
                 p.done(exc)

@@ -57,6 +57,11 @@ class SubmitResult:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     violations: list[dict[str, Any]] = field(default_factory=list)
     resolved: list[int] = field(default_factory=list)
+    # The rows of those conflicts as the submission left them (for its answer: read
+    # back once, inside the transaction, where their events were made).
+    rows: dict[int, ConflictRow] = field(default_factory=dict, repr=False)
+    # Combined submissions: each activity's row as written (its answer shows it).
+    owners: dict[Key, ActivityRow] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"created": self.created, "replaced": self.replaced, "zones": self.zones,
@@ -255,6 +260,9 @@ class Deconfliction:
                     named.append(k[1])
                 moved.update(owner[k] for k in _audit_owners(journal, vols, code, keys,
                                                              existing, is_zone, actors))
+                if split is not None:  # (one read for all their answers)
+                    for k, row in st.find_owners(keys, zone=is_zone).items():
+                        part(k).owners[k] = row
 
             say("detecting")
             widest = minima.widest
@@ -294,8 +302,9 @@ class Deconfliction:
             for info, (cid, _) in zip(conflicts.values(), changes, strict=True):
                 info["id"] = cid
                 del info["starts"], info["ends"]
-                part((info["party_a"], info["activity_a"]),
-                     (info["party_b"], info["activity_b"])).conflicts.append(info)
+                mine = part((info["party_a"], info["activity_a"]),
+                            (info["party_b"], info["activity_b"]))
+                mine.conflicts.append(info)
             resolved = st.resolve_conflicts(np.unique(act_owner).tolist(),
                                             {cid for cid, _ in changes}, now)
             rows = record_changes(st, journal,
@@ -304,6 +313,9 @@ class Deconfliction:
             for cid in resolved:
                 c = rows[cid]
                 part((c.party_a, c.activity_a), (c.party_b, c.activity_b)).resolved.append(cid)
+            for r in results:
+                r.rows = {cid: rows[cid] for cid in (*(x["id"] for x in r.conflicts),
+                                                     *r.resolved) if cid in rows}
             st.record_violations(violations, now)
             _announce_violations(journal, violations, actors)
             for x in violations:

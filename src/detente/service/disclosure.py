@@ -9,6 +9,7 @@ Anything else answers "not found", exactly as if it did not exist.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,13 @@ class Disclosure:
         notes, contact = self.store.details(row.id)
         return owner_json(row, notes, contact,
                           [volume_json(vols, k) for k in range(len(vols))])
+
+    @staticmethod
+    def as_written(row: ActivityRow, vols: VolumeSet, notes: str | None,
+                   contact: str | None) -> dict[str, Any]:
+        """An activity just written, in full, from its row and the volumes submitted
+        (what :meth:`own` would read back)."""
+        return owner_json(row, notes, contact, [volume_json(vols, k) for k in range(len(vols))])
 
     def own_list(self, party: str, *, zone: bool) -> list[dict[str, Any]]:
         return [owner_json(r) for r in self.store.list_owners(party=party, zone=zone)
@@ -247,11 +255,15 @@ class Disclosure:
                          "time_s": p["time_s"]} for p in c.pairs]
         return out
 
-    def caused(self, party: str, conflicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The conflicts a submission caused, as the caller sees them now."""
-        rows = self.store.list_conflicts(party=party, status=None,
-                                         conflict_ids=[c["id"] for c in conflicts])
-        return [brief(r, party) for r in rows]
+    def caused(self, party: str, conflicts: list[dict[str, Any]],
+               rows: Mapping[int, ConflictRow] | None = None) -> list[dict[str, Any]]:
+        """The conflicts a submission caused, as the caller sees them (from ``rows``,
+        the submission's own reading of them, when it holds them all)."""
+        ids = [c["id"] for c in conflicts]
+        if rows is not None and all(i in rows for i in ids):
+            return [brief(rows[i], party) for i in sorted(ids)]
+        found = self.store.list_conflicts(party=party, status=None, conflict_ids=ids)
+        return [brief(r, party) for r in found]
 
 
 def _geometry_bounds(geometry: dict[str, Any], radius_m: float
