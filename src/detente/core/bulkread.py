@@ -104,15 +104,16 @@ MAX_ID_INT = 2**53  # JSON's safe integer range
 
 def read_columns(data: bytes | str, default_party: str | None) -> Columns | None:
     """The columns of a well-formed scenario, or None (read it feature by feature)."""
-    try:
-        with no_gc():
-            doc = _DECODER.decode(data)
-    except msgspec.MsgspecError:
-        return None
-    if doc.type != "FeatureCollection":
-        return None
     with no_gc():
-        return _columns(doc.features, default_party)
+        try:
+            doc = _DECODER.decode(data)
+        except msgspec.MsgspecError:
+            return None
+        cols = _columns(doc.features, default_party) if doc.type == "FeatureCollection" else None
+        # Freed before the collector runs again: it would walk every list of the
+        # document (0.85 s of a million features' 7.6 s read).
+        del doc
+    return cols
 
 
 def _columns(feats: list[_Feature], default_party: str | None) -> Columns | None:
