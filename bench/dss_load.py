@@ -26,13 +26,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jwt
 import numpy as np
+import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from . import rawhttp
 from .http_load import start_server, stop_server
+
+BASE = "/dss/v1"
 
 REFERENCE_RPS = {"spread": 150.0, "overlapping": 25.0}
 AUD = "dss.bench"
@@ -69,7 +72,7 @@ def _extent(rng: random.Random, overlapping: bool) -> dict[str, Any]:
             "time_start": at(start), "time_end": at(start + length)}
 
 
-async def _phase(http: httpx.AsyncClient, phase: str, tokens: list[str],
+async def _phase(http: rawhttp.Pool, phase: str, tokens: list[str],
                  extents: list[dict[str, Any]], ids: list[str], ovns: dict[str, str],
                  subs: dict[str, str], concurrency: int, overlapping: bool) -> dict[str, Any]:
     latencies: list[float] = []
@@ -79,7 +82,7 @@ async def _phase(http: httpx.AsyncClient, phase: str, tokens: list[str],
 
     async def one(k: int) -> None:
         nonlocal retries, errors
-        headers = {"Authorization": f"Bearer {tokens[k % len(tokens)]}"}
+        token = tokens[k % len(tokens)]
         if phase == "update" and ids[k] not in ovns:  # its create failed
             errors += 1
             return
@@ -91,21 +94,22 @@ async def _phase(http: httpx.AsyncClient, phase: str, tokens: list[str],
                 if phase == "create":
                     body |= {"state": "Accepted",
                              "new_subscription": {"uss_base_url": "https://uss.bench"}}
-                    path = f"/operational_intent_references/{ids[k]}"
+                    path = f"{BASE}/operational_intent_references/{ids[k]}"
                 else:
                     body |= {"state": "Activated", "subscription_id": subs[ids[k]]}
-                    path = f"/operational_intent_references/{ids[k]}/{ovns[ids[k]]}"
+                    path = f"{BASE}/operational_intent_references/{ids[k]}/{ovns[ids[k]]}"
+                raw = rawhttp.request("PUT", path, body, token)
                 t = time.perf_counter()
-                r = await http.put(path, json=body, headers=headers)
+                status, answer = await http.send(raw)
                 latencies.append(time.perf_counter() - t)
-                if r.status_code == 409 and overlapping:
+                if status == 409 and overlapping:
                     retries += 1
                     continue
-                if r.status_code not in (200, 201):
+                if status not in (200, 201):
                     errors += 1
-                    first_error[:] = first_error or [f"{r.status_code} {r.text[:300]}"]
+                    first_error[:] = first_error or [f"{status} {answer[:300]!r}"]
                     return
-                ref = r.json()["operational_intent_reference"]
+                ref = orjson.loads(answer)["operational_intent_reference"]
                 ovns[ids[k]] = ref["ovn"]
                 subs[ids[k]] = ref["subscription_id"]
                 return
@@ -128,11 +132,14 @@ async def _run(url: str, tokens: list[str], requests: int, concurrency: int,
     ids = [str(uuid.uuid4()) for _ in range(requests)]
     ovns: dict[str, str] = {}  # every live intent's current OVN (the generator is all USSs)
     subs: dict[str, str] = {}
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url + "/dss/v1", timeout=120, limits=limits) as http:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    http = rawhttp.Pool(host, int(port), concurrency)
+    try:
         return {phase: await _phase(http, phase, tokens, extents, ids, ovns, subs,
                                     concurrency, overlapping)
                 for phase in ("create", "update")}
+    finally:
+        http.close()
 
 
 def dss_workload(db: Path, n_stored: int, requests: int, concurrency: int = 16
