@@ -64,11 +64,14 @@ async def _load(url: str, tokens: list[str], requests: int, concurrency: int,
     host, port = url.removeprefix("http://").rsplit(":", 1)
     pool = rawhttp.Pool(host, int(port), concurrency)
 
+    gate = asyncio.Semaphore(concurrency)  # (timed from the turn of each request)
+
     async def one(raw: bytes) -> None:
         nonlocal errors
-        t = time.perf_counter()
-        status, _ = await pool.send(raw)
-        latencies.append(time.perf_counter() - t)
+        async with gate:
+            t = time.perf_counter()
+            status, _ = await pool.send(raw)
+            latencies.append(time.perf_counter() - t)
         errors += status != 201
 
     try:

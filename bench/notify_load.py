@@ -164,24 +164,28 @@ def _collect(proc: Any, conn: Connection, want: int) -> list[float]:
 
 
 async def _pace(url: str, tokens: list[str], rate: float, seconds: float, tag: str
-                ) -> tuple[int, int, float]:
-    """Open-loop submissions; returns (sent, errors, achieved rate)."""
+                ) -> tuple[int, int, float, str | None]:
+    """Open-loop submissions; returns (sent, errors, achieved rate, first error)."""
     rng = random.Random(tag)
     n = int(rate * seconds)
     raws = [rawhttp.request("POST", "/v1/activities", _sortie(rng, f"{tag}-{k}"),
                             tokens[k % len(tokens)]) for k in range(n)]
     errors = 0
     done = 0
+    first: list[str] = []
     host, port = url.removeprefix("http://").rsplit(":", 1)
     pool = rawhttp.Pool(host, int(port), 64)
 
     async def one(raw: bytes) -> None:
         nonlocal errors, done
         try:
-            status, _ = await pool.send(raw)
-            errors += status != 201
-        except (OSError, asyncio.IncompleteReadError):  # counted: the report shows them
-            errors += 1
+            status, body = await pool.send(raw)
+            if status != 201:
+                errors += 1
+                first[:] = first or [f"{status} {body[:200]!r}"]
+        except (OSError, asyncio.IncompleteReadError) as exc:  # counted: the report
+            errors += 1                                          # shows them
+            first[:] = first or [repr(exc)]
         done += 1
 
     try:
@@ -196,7 +200,7 @@ async def _pace(url: str, tokens: list[str], rate: float, seconds: float, tag: s
         wall = time.perf_counter() - t0
     finally:
         pool.close()
-    return n, errors, done / wall
+    return n, errors, done / wall, first[0] if first else None
 
 
 def _pct(xs: list[float]) -> dict[str, float]:
@@ -226,11 +230,11 @@ async def _run(url: str, tokens: dict[str, str], rate: float, seconds: float,
         proc, conn = _listen_in(_receiver_process, port)
         hook = (await http.post("/v1/webhooks", headers=watch, json={
             "url": f"http://127.0.0.1:{port}/hook", "types": ["conflict.opened"]})).json()
-        sent, errors, achieved = await _pace(url, submitters, rate, seconds,
-                                             f"hook-{rate:g}")
+        sent, errors, achieved, first = await _pace(url, submitters, rate, seconds,
+                                                    f"hook-{rate:g}")
         lat = await asyncio.to_thread(_collect, proc, conn, sent - errors)
         out["webhook"] = {"sent": sent, "errors": errors, "rate": achieved,
-                          "received": len(lat), **_pct(lat)}
+                          "received": len(lat), "first_error": first, **_pct(lat)}
         await http.delete(f"/v1/webhooks/{hook['id']}", headers=watch)
 
         # -- SSE fan-out ---------------------------------------------------------
@@ -238,13 +242,13 @@ async def _run(url: str, tokens: dict[str, str], rate: float, seconds: float,
             after = await _drain(http, watch)
             proc, conn = _listen_in(_sse_process, url, tokens["notify-watch"], after,
                                     sse_clients)
-            sent, errors, achieved = await _pace(url, submitters, rate, seconds,
-                                                 f"sse-{rate:g}")
+            sent, errors, achieved, first = await _pace(url, submitters, rate, seconds,
+                                                        f"sse-{rate:g}")
             want = (sent - errors) * sse_clients
             lat = await asyncio.to_thread(_collect, proc, conn, want)
             out["sse"] = {"sent": sent, "errors": errors, "rate": achieved,
                           "clients": sse_clients, "received": len(lat), "expected": want,
-                          **_pct(lat)}
+                          "first_error": first, **_pct(lat)}
     return out
 
 

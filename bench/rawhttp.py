@@ -10,6 +10,7 @@ sees ordinary HTTP/1.1 requests either way.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -51,31 +52,42 @@ class Connection:
         self.writer.close()
 
 
+IDLE_S = 2.0  # a connection idle longer is closed, not reused: the server closes
+# idle ones after 5 s (uvicorn's keep-alive), and a request sent as it does is lost
+
+
 class Pool:
     """Up to ``size`` keep-alive connections to one server, lent one request at a
     time (a request waits for a free one when all are busy)."""
 
     def __init__(self, host: str, port: int, size: int):
         self.host, self.port = host, port
-        self._idle: list[Connection] = []
+        self._idle: list[tuple[Connection, float]] = []
         self._gate = asyncio.Semaphore(size)
         self._all: list[Connection] = []
 
     async def send(self, raw: bytes) -> tuple[int, bytes]:
         async with self._gate:
-            if self._idle:
-                conn = self._idle.pop()
-            else:
+            conn = None
+            while self._idle and conn is None:
+                conn, since = self._idle.pop()
+                if time.monotonic() - since > IDLE_S:
+                    self._drop(conn)
+                    conn = None
+            if conn is None:
                 conn = Connection(*await asyncio.open_connection(self.host, self.port))
                 self._all.append(conn)
             try:
                 out = await conn.send(raw)
             except BaseException:
-                conn.close()
-                self._all.remove(conn)
+                self._drop(conn)
                 raise
-            self._idle.append(conn)
+            self._idle.append((conn, time.monotonic()))
             return out
+
+    def _drop(self, conn: Connection) -> None:
+        conn.close()
+        self._all.remove(conn)
 
     def close(self) -> None:
         for conn in self._all:

@@ -537,3 +537,50 @@ def test_a_create_answers_the_activity_as_a_read_of_it_shows_it(server) -> None:
         assert r.status_code == 201, r.text
         assert r.json()["activity"] == c.get(f"/activities/{body['id']}").json()
         assert r.headers["ETag"] == '"1"'
+
+
+def test_activities_and_zones_come_in_pages(server) -> None:
+    """With ``limit``, the caller's activities (and zones) come in pages in the order
+    declared, each naming the next, adding up to the unpaged list without the cancelled
+    ones; ``after`` may name a cancelled one, but not one the caller lacks (422, the
+    same for another party's as for none); the client reads every page."""
+    from detente.client import Client
+
+    b = client(server, "B")
+    for k in range(5):
+        assert b.post("/activities", json=activity(f"paged-b-{k}", (-120.0 + k, 70.0))
+                      ).status_code == 201
+    assert b.delete("/activities/paged-b-2").status_code == 200
+    for k in range(3):
+        zone = {"id": f"paged-zone-{k}", "restriction": "notify",
+                "volumes": activity("z", (-110.0 + k, 70.0))["volumes"]}
+        assert b.post("/zones", json=zone).status_code == 201
+
+    def pages(path: str, params: dict[str, Any]) -> list[list[dict[str, Any]]]:
+        out = []
+        r = b.get(path, params=params)
+        while True:
+            assert r.status_code == 200, r.text
+            out.append(r.json())
+            if "next" not in r.links:
+                return out
+            r = b.get(r.links["next"]["url"])
+
+    for path in ("/activities", "/zones"):
+        everything = b.get(path).json()
+        twos = pages(path, {"limit": 2})
+        assert [x for p in twos for x in p] == everything
+        assert [len(p) for p in twos[:-1]] == [2] * (len(twos) - 1)
+        assert pages(path, {"limit": len(everything)}) == [everything]
+    ids = [x["id"] for x in b.get("/activities").json()]
+    assert "paged-b-2" not in ids and ids[-4:] == ["paged-b-0", "paged-b-1", "paged-b-3",
+                                                   "paged-b-4"]
+    assert [x["id"] for x in b.get("/activities", params={"after": "paged-b-2"}).json()
+            ] == ["paged-b-3", "paged-b-4"]
+    for bad in ({"after": "no-such"}, {"after": "a-1"}, {"limit": 0}):
+        r = b.get("/activities", params=bad)
+        assert r.status_code == 422, bad
+        assert [e["field"] for e in r.json()["errors"]] == list(bad)
+    with Client(server["url"], server["tokens"]["B"]) as api:
+        assert api.activities(page_size=2) == b.get("/activities").json()
+        assert api.zones(page_size=1) == b.get("/zones").json()

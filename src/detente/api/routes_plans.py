@@ -6,7 +6,7 @@ import asyncio
 import re
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from ..core.scenario import Scenario, read_scenario
 from ..errors import InputError, PreconditionRequired
@@ -130,10 +130,29 @@ async def create_activity(body: ActivityIn, request: Request, response: Response
     return out
 
 
+_LIMIT = Query(None, ge=1, le=10_000, description="at most this many (a page)")
+
+
+def _listing(caller: str, zone: bool, after: str | None, limit: int | None,
+             request: Request, response: Response, services: Services
+             ) -> list[dict[str, Any]]:
+    page, more = services.disclosure.own_list(caller, zone=zone, after=after, limit=limit)
+    if more:
+        following = request.url.include_query_params(after=page[-1]["id"])
+        response.headers["Link"] = f'<{following}>; rel="next"'
+    return page
+
+
 @router.get("/activities", summary="The caller's activities")
-def list_activities(caller: str = Depends(party),
+def list_activities(limit: int | None = _LIMIT,
+                    after: str | None = Query(None, description="only those declared after "
+                                                                "this one (its id)"),
+                    *, request: Request, response: Response, caller: str = Depends(party),
                     services: Services = Depends(get_services)) -> list[dict[str, Any]]:
-    return services.disclosure.own_list(caller, zone=False)
+    """Summaries, in the order they were first declared. With ``limit``, a page: when
+    more follow, the ``Link`` header names the next page (``rel="next"``: ``after`` the
+    page's last id)."""
+    return _listing(caller, False, after, limit, request, response, services)
 
 
 @router.get("/activities/{activity_id:path}", summary="One of the caller's activities")
@@ -195,9 +214,14 @@ def create_zone(body: ZoneIn, response: Response, caller: str = Depends(party),
 
 
 @router.get("/zones", summary="The caller's zones")
-def list_zones(caller: str = Depends(party),
+def list_zones(limit: int | None = _LIMIT,
+               after: str | None = Query(None, description="only those declared after "
+                                                           "this one (its id)"),
+               *, request: Request, response: Response, caller: str = Depends(party),
                services: Services = Depends(get_services)) -> list[dict[str, Any]]:
-    return services.disclosure.own_list(caller, zone=True)
+    """Summaries, in the order they were first declared; ``limit`` and ``after`` page
+    them as for activities."""
+    return _listing(caller, True, after, limit, request, response, services)
 
 
 @router.get("/zones/{zone_id:path}", summary="One of the caller's zones")

@@ -71,9 +71,19 @@ class Client:
         out: dict[str, Any] = self._call("POST", "/activities", json=activity)
         return out
 
-    def activities(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = self._call("GET", "/activities")
-        return out
+    def _pages(self, path: str, params: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        """Every page of a paged listing (``key``: the field ``after`` takes)."""
+        out: list[dict[str, Any]] = []
+        while True:
+            r = self._request("GET", path, params=params)
+            out += r.json()
+            if "next" not in r.links:
+                return out
+            params["after"] = out[-1][key]
+
+    def activities(self, *, page_size: int = 1_000) -> list[dict[str, Any]]:
+        """The caller's activities (summaries), read ``page_size`` at a time."""
+        return self._pages("/activities", {"limit": page_size}, "id")
 
     def activity(self, activity_id: str) -> dict[str, Any]:
         out: dict[str, Any] = self._call("GET", f"/activities/{_seg(activity_id)}")
@@ -95,9 +105,9 @@ class Client:
         out: dict[str, Any] = self._call("POST", "/zones", json=zone)
         return out
 
-    def zones(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = self._call("GET", "/zones")
-        return out
+    def zones(self, *, page_size: int = 1_000) -> list[dict[str, Any]]:
+        """The caller's zones (summaries), read ``page_size`` at a time."""
+        return self._pages("/zones", {"limit": page_size}, "id")
 
     def zone(self, zone_id: str) -> dict[str, Any]:
         out: dict[str, Any] = self._call("GET", f"/zones/{_seg(zone_id)}")
@@ -119,14 +129,8 @@ class Client:
                   start: str | None = None, end: str | None = None,
                   page_size: int = 1_000) -> list[dict[str, Any]]:
         """The caller's conflicts, in id order (read ``page_size`` at a time)."""
-        params = {**_window(bbox, start, end, status), "limit": page_size}
-        out: list[dict[str, Any]] = []
-        while True:
-            r = self._request("GET", "/conflicts", params=params)
-            out += r.json()
-            if "next" not in r.links:
-                return out
-            params["after"] = out[-1]["id"]
+        return self._pages("/conflicts",
+                           {**_window(bbox, start, end, status), "limit": page_size}, "id")
 
     def airspace(self, bbox: tuple[float, float, float, float] | None = None,
                  start: str | None = None, end: str | None = None) -> dict[str, Any]:

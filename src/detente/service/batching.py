@@ -3,8 +3,8 @@
 A submission of one small activity pays mostly for what any transaction pays: the
 savepoint, the owner lookups, the stored-volume queries, the audit head, the
 read-back of the conflicts it wrote, the commit; even reading its one feature costs
-about what reading a hundred does. One thread takes the submissions
-waiting in arrival order and hands each run of them that may go together to
+about what reading a hundred does. One thread takes the submissions waiting, in
+arrival order, and hands each run of them that may go together to
 :meth:`Deconfliction.submit_each`, which pays for those once. Nobody waits for a
 batch to fill: a submission that finds the thread idle goes at once, alone, and those
 arriving meanwhile go together next. (Measured in-process against a stored million,
@@ -38,8 +38,8 @@ class Pending:
     ``document`` holds its volumes (a FeatureCollection, as :func:`read_scenarios`
     reads them together); ``submission`` makes the submission of what was read, and
     ``misread`` the error its caller hears when the document does not read.
-    ``finish`` turns it and its result into what the caller gets, and ``done`` hands that
-    (or the error) over. All run on the batching thread, with its store connection.
+    ``finish`` turns it and its result into what the caller gets, and ``done`` hands
+    that (or the error) over. All run on the batching thread, with its connection.
     """
 
     document: dict[str, Any]
@@ -97,8 +97,13 @@ class Batcher:
         """Read what was taken (all at once), then submit it in runs that may go
         together, in arrival order."""
         ready: list[tuple[Pending, Submission]] = []
-        read = read_scenarios([p.document for p in taken],
-                              parallel=self.deconfliction.parallel)
+        try:
+            read = read_scenarios([p.document for p in taken],
+                                  parallel=self.deconfliction.parallel)
+        except Exception as exc:  # not a reading error: everyone taken hears of it
+            for p in taken:
+                p.done(exc)
+            return
         for p, scenario in zip(taken, read, strict=True):
             try:
                 if isinstance(scenario, InputError):

@@ -57,8 +57,9 @@ class SubmitResult:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     violations: list[dict[str, Any]] = field(default_factory=list)
     resolved: list[int] = field(default_factory=list)
-    # The rows of those conflicts as the submission left them (for its answer: read
-    # back once, inside the transaction, where their events were made).
+    # The rows of the conflicts the transaction opened, changed or resolved, as it
+    # left them (for the answer: read back once, inside it, where their events were
+    # made; shared by the results of a combined transaction).
     rows: dict[int, ConflictRow] = field(default_factory=dict, repr=False)
     # Combined submissions: each activity's row as written (its answer shows it).
     owners: dict[Key, ActivityRow] = field(default_factory=dict, repr=False)
@@ -314,8 +315,7 @@ class Deconfliction:
                 c = rows[cid]
                 part((c.party_a, c.activity_a), (c.party_b, c.activity_b)).resolved.append(cid)
             for r in results:
-                r.rows = {cid: rows[cid] for cid in (*(x["id"] for x in r.conflicts),
-                                                     *r.resolved) if cid in rows}
+                r.rows = rows
             st.record_violations(violations, now)
             _announce_violations(journal, violations, actors)
             for x in violations:

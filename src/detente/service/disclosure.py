@@ -19,7 +19,7 @@ from ..core.geodesy import expand_bounds
 from ..core.geometry_json import volume_geometry
 from ..core.instants import format_instant, parse_instant
 from ..core.volumes import VolumeSet
-from ..errors import NotFound
+from ..errors import InputError, NotFound
 from ..store.contract import ActivityRow, ConflictRow, Store
 from .lifecycle import brief
 
@@ -93,9 +93,22 @@ class Disclosure:
         (what :meth:`own` would read back)."""
         return owner_json(row, notes, contact, [volume_json(vols, k) for k in range(len(vols))])
 
-    def own_list(self, party: str, *, zone: bool) -> list[dict[str, Any]]:
-        return [owner_json(r) for r in self.store.list_owners(party=party, zone=zone)
-                if r.state != "cancelled"]
+    def own_list(self, party: str, *, zone: bool, after: str | None = None,
+                 limit: int | None = None) -> tuple[list[dict[str, Any]], bool]:
+        """The caller's activities (or zones) in the order they were first declared;
+        with ``limit``, up to that many after the one named ``after``, and whether more
+        follow."""
+        after_id = None
+        if after is not None:
+            row = self.store.find_owner(party, after, zone=zone)
+            if row is None:  # (a cancelled one still marks its place)
+                raise InputError(f"no {'zone' if zone else 'activity'} '{after}' of yours "
+                                 "to list after", field="after")
+            after_id = row.id
+        rows = self.store.list_owners(party=party, zone=zone, live=True, after_id=after_id,
+                                      limit=None if limit is None else limit + 1)
+        more = limit is not None and len(rows) > limit
+        return [owner_json(r) for r in rows[:limit]], more
 
     def conflicts(self, party: str, status: str | None = None,
                   window: Window = EVERYWHERE) -> list[dict[str, Any]]:

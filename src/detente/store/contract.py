@@ -166,7 +166,11 @@ class Store(DialogueStore, DssStore, TrackStore, Protocol):
 
     def clear_violations(self, owner_id: int, *, zone: bool) -> None: ...
 
-    def list_owners(self, *, party: str | None, zone: bool) -> list[ActivityRow]: ...
+    def list_owners(self, *, party: str | None, zone: bool, live: bool = False,
+                    after_id: int | None = None, limit: int | None = None
+                    ) -> list[ActivityRow]:
+        """In creation (id) order; ``live``: none cancelled; ``after_id`` and ``limit``:
+        a page of those created after that one."""
 
     def list_conflicts(self, *, party: str | None, status: str | None,
                        conflict_id: int | None = None,

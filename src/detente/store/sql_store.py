@@ -363,14 +363,25 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
         self.conn.execute(f"DELETE FROM violations WHERE {col}=?", (owner_id,))
 
     # -- listings ----------------------------------------------------------------
-    def list_owners(self, *, party: str | None, zone: bool) -> list[ActivityRow]:
+    def list_owners(self, *, party: str | None, zone: bool, live: bool = False,
+                    after_id: int | None = None, limit: int | None = None
+                    ) -> list[ActivityRow]:
         self.require()
         sql = self._owner_sql(True) + " WHERE o.is_zone=?"
         args: list[Any] = [int(zone)]
         if party is not None:
             sql += " AND o.party=?"
             args.append(party)
-        return [self._owner_row(r) for r in self.conn.execute(sql + " ORDER BY o.id", args)]
+        if live:
+            sql += " AND o.state <> 'cancelled'"
+        if after_id is not None:
+            sql += " AND o.id > ?"
+            args.append(after_id)
+        sql += " ORDER BY o.id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [self._owner_row(r) for r in self.conn.execute(sql, args)]
 
     def list_conflicts(self, *, party: str | None, status: str | None,
                        conflict_id: int | None = None,
