@@ -211,6 +211,7 @@ def create_app(settings: Settings) -> FastAPI:
                        Sweeper(settings.db, bus, settings.sweep_s),
                        Ticker(settings.db, bus, monitor, settings.tick_s)]
         task = asyncio.create_task(run_all(workers))
+        await asyncio.to_thread(app.state.lane.get)  # (not at the first create's expense)
         try:
             yield
         finally:
