@@ -129,6 +129,9 @@ def http_workload(db: Path, n_stored: int, requests: int, concurrency: int = 16
                   ) -> dict[str, Any]:
     """Submissions/s and latency percentiles for spread-out and overlapping traffic."""
     tokens = party_tokens(str(db), "load-party")
+    # Flush what earlier workloads left to write (a million-volume import is a
+    # gigabyte): each commit's fsync would wait behind it.
+    os.sync()
     server, url = start_server(db)
     try:
         out: dict[str, Any] = {"n": n_stored, "requests": requests,
