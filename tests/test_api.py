@@ -53,6 +53,19 @@ def client(server: dict[str, Any], who: str | None) -> httpx.Client:
     return httpx.Client(base_url=server["url"] + "/v1", headers=headers, timeout=30)
 
 
+def read_pages(http: httpx.Client, path: str, params: dict[str, Any]
+               ) -> list[list[dict[str, Any]]]:
+    """A paged listing, page by page, following each page's Link rel=next."""
+    out = []
+    r = http.get(path, params=params)
+    while True:
+        assert r.status_code == 200, r.text
+        out.append(r.json())
+        if "next" not in r.links:
+            return out
+        r = http.get(r.links["next"]["url"])
+
+
 @pytest.fixture(scope="module")
 def world(server) -> dict[str, Any]:
     """A's activity conflicts with B's; C's is far away; A has a zone."""
@@ -435,14 +448,7 @@ def test_conflicts_come_in_pages_that_add_up_to_the_list(server) -> None:
         assert a.post("/activities", json=activity(f"page-a-{k}", spot)).status_code == 201
 
     def pages(params: dict[str, Any]) -> list[list[dict[str, Any]]]:
-        out = []
-        r = c.get("/conflicts", params=params)
-        while True:
-            assert r.status_code == 200, r.text
-            out.append(r.json())
-            if "next" not in r.links:
-                return out
-            r = c.get(r.links["next"]["url"])
+        return read_pages(c, "/conflicts", params)
 
     everything = c.get("/conflicts").json()  # (with those of earlier tests)
     n = len(everything)
@@ -557,14 +563,7 @@ def test_activities_and_zones_come_in_pages(server) -> None:
         assert b.post("/zones", json=zone).status_code == 201
 
     def pages(path: str, params: dict[str, Any]) -> list[list[dict[str, Any]]]:
-        out = []
-        r = b.get(path, params=params)
-        while True:
-            assert r.status_code == 200, r.text
-            out.append(r.json())
-            if "next" not in r.links:
-                return out
-            r = b.get(r.links["next"]["url"])
+        return read_pages(b, path, params)
 
     for path in ("/activities", "/zones"):
         everything = b.get(path).json()
