@@ -127,6 +127,23 @@ def test_a_refused_one_fails_alone(new_db) -> None:
     assert verify(svc.store)["ok"]
 
 
+def test_the_same_activity_twice_is_refused_the_second_time(new_db) -> None:
+    """One call holding the same key twice cuts the run there: the second create is
+    refused as it would be in turn, the first stands, and the rest go through."""
+    svc = service(new_db(), Minima(Separation(500.0, 50.0, 60.0)))
+    first = feature("x", "Alpha", square(10.0, 50.0, 0.01))
+    again = feature("x", "Alpha", square(20.0, 50.0, 0.01))
+    near = feature("y", "Bravo", square(10.001, 50.001, 0.01))
+    r = svc.submit_each([item(first), item(near), item(again), item(near | {"id": "z"})])
+    assert isinstance(r[2], AlreadyExists)
+    assert [x.created if isinstance(x, SubmitResult) else None for x in r] == [
+        ["x"], ["y"], None, ["z"]]
+    stored = svc.store.volumes_of([svc.store.find_owner("Alpha", "x", zone=False).id],
+                                  zone=False).volumes
+    assert stored.bounds[:, 0].tolist() == [10.0]  # the first x, alone
+    assert verify(svc.store)["ok"]
+
+
 def test_the_batcher_keeps_arrival_order_and_each_callers_answer(new_db) -> None:
     """Submissions waiting together: the same id twice (the second is refused, as it
     would be in turn), others conflicting with earlier ones; each caller hears its own

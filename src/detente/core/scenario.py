@@ -216,8 +216,9 @@ def read_scenarios(docs: Sequence[Any], *, parallel: Parallel = map
             ids.append(f["id"])
             doc_of.append(d)
             merged.append({**f, "id": len(merged)})
+    together = sorted(set(doc_of))
     read: Scenario | None = None
-    if len({*doc_of}) > 1:
+    if len(together) > 1:
         with contextlib.suppress(InputError):  # each alone, below, names its own problem
             read = read_scenario({"type": "FeatureCollection", "features": merged},
                                  parallel=parallel)
@@ -228,7 +229,7 @@ def read_scenarios(docs: Sequence[Any], *, parallel: Parallel = map
         for vols in (read.activities, read.zones):
             at = np.asarray(vols.ids, dtype=np.intp)  # merged positions
             parts.append((vols, at, which[at] if len(at) else at))
-        for d in sorted({*doc_of}):
+        for d in together:
             sets = []
             for vols, at, doc in parts:
                 idx = np.flatnonzero(doc == d)

@@ -99,13 +99,17 @@ def _check_versions(versions: Mapping[Key, int | None], keys: list[Key],
                                "again, then replace it")
 
 
+def _keys(vols: VolumeSet) -> zip[Key]:
+    """Each volume's (party, activity) key."""
+    return zip(vols.party.tolist(), vols.activity.tolist(), strict=True)
+
+
 def _group_index(vols: VolumeSet) -> tuple[list[Key], np.ndarray, np.ndarray]:
     """The distinct (party, activity) keys in order of appearance, each volume's key
     number, and each key's first volume."""
     seen: dict[Key, int] = {}
-    code = np.fromiter((seen.setdefault(k, len(seen)) for k in zip(
-        vols.party.tolist(), vols.activity.tolist(), strict=True)), dtype=np.intp,
-        count=len(vols))
+    code = np.fromiter((seen.setdefault(k, len(seen)) for k in _keys(vols)), dtype=np.intp,
+                       count=len(vols))
     first = np.full(len(seen), len(vols), dtype=np.intp)
     np.minimum.at(first, code, np.arange(len(vols)))
     return list(seen), code, first
@@ -163,36 +167,45 @@ class Deconfliction:
 
     def submit_each(self, items: Sequence[Submission]) -> list[SubmitResult | DetenteError]:
         """Each submission's result (or the error that refused it), as if submitted
-        one after another in this order, in one transaction when they allow it.
+        one after another in this order, each run of them that may go together in one
+        transaction.
 
-        A conflict between two of them is the later one's, as it would be in turn.
-        They go through together when their activity keys are distinct, none holds
-        zones and all share one ``override``; if the combined transaction fails (one
-        of them is refused, say), it changed nothing and each is submitted on its own,
-        so only the faulty one fails.
+        A conflict between two of them is the later one's, as it would be in turn. A
+        run holds consecutive submissions with distinct activity keys, no zones and one
+        ``override``; if its combined transaction fails (one of them is refused, say),
+        it changed nothing and each is submitted on its own, so only the faulty one
+        fails.
         """
-        split: dict[Key, int] = {}
-        actors: dict[Key, str] = {}
-        together = len(items) > 1 and len({it.override for it in items}) == 1
-        for n, it in enumerate(items):
-            together = together and len(it.scenario.zones) == 0
-            for key in zip(it.scenario.activities.party.tolist(),
-                           it.scenario.activities.activity.tolist(), strict=True):
-                together = together and split.setdefault(key, n) == n
-                actors[key] = it.actor
-        if together:
-            merged = Scenario(VolumeSet.concat([it.scenario.activities for it in items]),
+        out: list[SubmitResult | DetenteError] = []
+        run: list[Submission] = []
+        keys: set[Key] = set()
+        for it in items:
+            mine = set(_keys(it.scenario.activities))
+            if run and (it.override != run[0].override or keys & mine
+                        or len(it.scenario.zones) or len(run[0].scenario.zones)):
+                out += self._run(run)
+                run, keys = [], set()
+            run.append(it)
+            keys |= mine
+        return out + (self._run(run) if run else [])
+
+    def _run(self, run: Sequence[Submission]) -> list[SubmitResult | DetenteError]:
+        """Submissions that may go together: in one transaction, else one by one."""
+        if len(run) > 1:
+            split = {k: n for n, it in enumerate(run) for k in _keys(it.scenario.activities)}
+            actors = {k: run[n].actor for k, n in split.items()}
+            merged = Scenario(VolumeSet.concat([it.scenario.activities for it in run]),
                               VolumeSet.empty(), np.empty(0, np.intp), np.empty(0, np.intp))
-            versions = {k: v for it in items for k, v in (it.versions or {}).items()}
-            details = {k: v for it in items for k, v in (it.details or {}).items()}
+            versions = {k: v for it in run for k, v in (it.versions or {}).items()}
+            details = {k: v for it in run for k, v in (it.details or {}).items()}
             try:
-                return list(self._submit(merged, override=items[0].override,
+                return list(self._submit(merged, override=run[0].override,
                                          versions=versions, details=details, actor=SYSTEM,
-                                         actors=actors, split=split, parts=len(items)))
+                                         actors=actors, split=split, parts=len(run)))
             except DetenteError:
                 pass  # nothing was stored: each on its own, below
         out: list[SubmitResult | DetenteError] = []
-        for it in items:
+        for it in run:
             try:
                 out.append(self.submit(it.scenario, override=it.override,
                                        versions=it.versions, details=it.details,
