@@ -282,11 +282,11 @@ def test_restart_keeps_status_and_shares(new_db, tmp_path: Path) -> None:
         assert [p["lon"] for p in a.track("heli-1")["positions"]] == [13.40, 13.30]
 
 
-def test_contingent_by_the_clock_then_moving_near_another_party_tells_it(new_db) -> None:
-    """In process, with a clock of our own: the grace period ends between reports (the
-    clock makes it contingent where no one is near); the next reports come within
-    the minima of B's convoy, and B is told then."""
-    from detente.core.tracking import Fixes
+@pytest.fixture
+def in_process(new_db) -> Iterator[dict[str, Any]]:
+    """A monitor in process with a clock of our own, over a store where A's patrol box
+    is 13.05 .. 13.15 and B's convoy box 13.20 .. 13.30 (at latitude 11.80)."""
+    from detente.core.scenario import read_scenario
     from detente.service.deconfliction import Deconfliction
     from detente.service.monitor import Monitor
     from detente.store import open_store
@@ -297,7 +297,6 @@ def test_contingent_by_the_clock_then_moving_near_another_party_tells_it(new_db)
     t0 = time.time()
     clock = [t0]
     monitor = Monitor(MonitorSettings(grace_s=5.0), clock=lambda: clock[0])
-    from detente.core.scenario import read_scenario
 
     def submit(party: str, body: dict[str, Any]) -> None:
         v = body["volumes"][0]
@@ -310,23 +309,57 @@ def test_contingent_by_the_clock_then_moving_near_another_party_tells_it(new_db)
     submit("A", plan("patrol-1", 13.10, 11.80))
     submit("B", plan("convoy-1", 13.25, 11.80))
 
-    def report(x: float, at: float) -> None:
-        n = 1
-        f = Fixes(np.array([int(at * 1e9)]), np.array([x]), np.array([11.80]),
-                  np.full(n, 500.0), np.zeros(n), np.zeros(n), np.full(n, np.nan),
-                  np.full(n, np.nan))
-        monitor.ingest(st, "A", ["patrol-1"], f)
+    def report(*fixes: tuple[float, float]) -> None:
+        """A's patrol reports (lon, seconds after t0) in one batch."""
+        from detente.core.tracking import Fixes
+        n = len(fixes)
+        f = Fixes(np.array([int((t0 + at) * 1e9) for _, at in fixes]),
+                  np.array([x for x, _ in fixes]), np.full(n, 11.80), np.full(n, 500.0),
+                  np.zeros(n), np.zeros(n), np.full(n, np.nan), np.full(n, np.nan))
+        monitor.ingest(st, "A", ["patrol-1"] * n, f)
 
-    report(13.10, t0)
-    report(13.17, t0 + 1)  # out: nonconforming, 3.3 km from B's box
-    clock[0] = t0 + 7
-    monitor.tick(st)  # the grace period is over: contingent, no one near
-    report(13.197, t0 + 8)  # 300 m from B's box (minimum 500 m)
-    b_events = [e.type for e in st.events_after("B", 0, 100)]
-    a_events = [e.type for e in st.events_after("A", 0, 100)]
-    assert a_events == ["activity.nonconforming", "activity.contingent"]
-    assert b_events == ["activity.contingent"]
+    def tick(at: float) -> None:
+        clock[0] = t0 + at
+        monitor.tick(st)
+
+    def told(party: str) -> list[dict[str, Any]]:
+        return [{"type": e.type, **json.loads(e.body)} for e in st.events_after(
+            party, 0, 100)]
+
+    yield {"report": report, "tick": tick, "told": told}
     st.close()
+
+
+def test_contingent_by_the_clock_then_moving_near_another_party_tells_it(in_process
+                                                                         ) -> None:
+    """The grace period ends between reports (the clock makes it contingent where no
+    one is near); the next report comes within the minima of B's convoy, and B is told
+    then."""
+    report, tick, told = in_process["report"], in_process["tick"], in_process["told"]
+    report((13.10, 0))
+    report((13.17, 1))  # out: nonconforming, 3.3 km from B's box
+    tick(7)  # the grace period is over: contingent, no one near
+    report((13.197, 8))  # 300 m from B's box (minimum 500 m)
+    assert [e["type"] for e in told("A")] == ["activity.nonconforming",
+                                              "activity.contingent"]
+    assert [e["type"] for e in told("B")] == ["activity.contingent"]
+
+
+def test_a_contingent_track_passing_near_between_far_reports_tells_the_party(in_process
+                                                                             ) -> None:
+    """Every report of a contingent activity counts, however close together: one near
+    report between far ones, a fraction of a second after the clock made it contingent
+    (the straying-track test over HTTP missed this under load)."""
+    report, tick, told = in_process["report"], in_process["tick"], in_process["told"]
+    report((13.10, 0))
+    report((13.17, 1))
+    tick(7)
+    report((13.18, 7.2), (13.197, 7.4), (13.18, 7.6))  # only the middle one is near
+    report((13.18, 7.8))
+    [contingent] = told("B")
+    assert contingent["type"] == "activity.contingent"
+    assert contingent["counterpart"]["position"]["lon"] == 13.197
+    assert contingent["activity"] == ["convoy-1"]
 
 
 def test_a_red_line_that_does_not_apply_to_the_reporter_says_nothing(world) -> None:

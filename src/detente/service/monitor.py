@@ -417,12 +417,24 @@ class Monitor(BatchWriter):
         look |= {i for i in np.unique(s).tolist() if self.acts[i].status != CONFORMING}
         for slot in sorted(look):
             a = self.acts[slot]
-            for k in np.flatnonzero((s == slot) & fresh).tolist():
-                self._step(st, slot, a, bool(inside[k]), f, k, batch)
+            ks = np.flatnonzero((s == slot) & fresh).tolist()
+            out = [k for k in ks if not inside[k]]
+            near: dict[int, dict[str, set[str]]] = {}  # filled at the first need
+
+            def near_at(k: int, a: Tracked = a, out: list[int] = out,
+                        near: dict[int, dict[str, set[str]]] = near) -> dict[str, set[str]]:
+                if not near:
+                    near.update(zip(out, self._near_plans(st, a, f, out), strict=True))
+                return near[k]
+
+            for k in ks:
+                self._step(st, slot, a, bool(inside[k]), f, k, batch, near_at)
 
     def _step(self, st: Store, slot: int, a: Tracked, inside: bool, f: Fixes, k: int,
-              batch: Batch) -> None:
-        """One fresh report through the conformance states, in time order."""
+              batch: Batch, near_at: Callable[[int], dict[str, set[str]]]) -> None:
+        """One fresh report through the conformance states, in time order. Every report
+        of a contingent activity is checked for parties near it: one that passes within
+        the minima of another's plan between two checks would otherwise tell no one."""
         t = int(f.t[k])
         if inside and a.status != CONFORMING:
             self._conform(a, t, self._fix(f, k), batch)
@@ -437,9 +449,9 @@ class Monitor(BatchWriter):
                                 {"time": format_instant(t)}))
         elif (not inside and a.status == NONCONFORMING
               and t - a.since >= self.settings.grace_s * NS_PER_S):
-            self._contingent(st, a, t, self._fix(f, k), batch)
-        elif not inside and a.status == CONTINGENT and t - a.checked >= NS_PER_S:
-            told = self._tell_near(st, a, t, self._fix(f, k), batch)
+            self._contingent(a, t, self._fix(f, k), near_at(k), batch)
+        elif not inside and a.status == CONTINGENT:
+            told = self._tell_near(a, self._fix(f, k), near_at(k), batch)
             if told:
                 batch.audit.append(("activity.contingent", subject(a.owner),
                                     {"time": format_instant(t), "told": told}))
@@ -465,8 +477,8 @@ class Monitor(BatchWriter):
         batch.audit.append(("activity.conforming", subject(a.owner),
                             {"time": format_instant(t), "was": was}))
 
-    def _contingent(self, st: Store, a: Tracked, t: int, position: dict[str, Any],
-                    batch: Batch) -> None:
+    def _contingent(self, a: Tracked, t: int, position: dict[str, Any],
+                    near: dict[str, set[str]], batch: Batch) -> None:
         """Contingent: the owner is told, and so is every party with an activity within
         the minima of where it actually is (they may see its track until it conforms)."""
         a.status = CONTINGENT
@@ -474,18 +486,15 @@ class Monitor(BatchWriter):
         batch.tell(a.owner.party, "activity.contingent", {
             "activity": a.owner.ext_id, "position": position,
             "nonconforming_since": format_instant(a.since)})
-        near = self._tell_near(st, a, t, position, batch)
+        told = self._tell_near(a, position, near, batch)
         batch.audit.append(("activity.contingent", subject(a.owner),
-                            {"time": format_instant(t), "told": sorted(near)}))
+                            {"time": format_instant(t), "told": told}))
 
-    def _tell_near(self, st: Store, a: Tracked, t: int, position: dict[str, Any],
+    def _tell_near(self, a: Tracked, position: dict[str, Any], near: dict[str, set[str]],
                    batch: Batch) -> list[str]:
-        """Tell the parties with an activity within the minima of a contingent one's
-        position that have not been told yet (it moves: checked again at most once a
-        second of its reports' time); returns them."""
-        a.checked = t
-        near = {p: mine for p, mine in self._near_plans(st, a, t, position).items()
-                if p not in a.told}
+        """Tell the parties ``near`` a contingent activity's position (their activities
+        within the minima of it) that have not been told yet; returns them."""
+        near = {p: mine for p, mine in near.items() if p not in a.told}
         for p, mine in sorted(near.items()):
             a.told.add(p)
             key = self._share(batch, a.owner.id, p, "contingent", "contingent", a.since)
@@ -495,23 +504,29 @@ class Monitor(BatchWriter):
                 "nonconforming_since": format_instant(a.since)}, key)
         return sorted(near)
 
-    def _near_plans(self, st: Store, a: Tracked, t: int, p: dict[str, Any]
-                    ) -> dict[str, set[str]]:
-        """Other parties' activities within the minima of a position: a small circle (its
-        accuracy) x its altitude (+- accuracy) x this instant, through the same detection
-        as submissions."""
-        hacc, vacc = p["horizontal_accuracy_m"], p["vertical_accuracy_m"]
+    def _near_plans(self, st: Store, a: Tracked, f: Fixes, ks: Sequence[int],
+                    until: int | None = None) -> list[dict[str, set[str]]]:
+        """For each report ``k`` of ``ks`` (of activity ``a``): the other parties'
+        activities within the minima of it, a small circle (its accuracy) x its altitude
+        (+- accuracy) x its instant (or from it ``until`` then, for the last known
+        position), through the same detection as submissions (one query for them all)."""
+        if not ks:
+            return []
+        idx = np.asarray(ks, dtype=np.intp)
+        n = len(idx)
+        t1 = f.t[idx] + 1 if until is None else np.maximum(f.t[idx], until) + 1
         here = VolumeSet.from_columns(
-            ids=["position"], party=[a.owner.party], activity=[a.owner.ext_id],
-            kind=[a.owner.kind], geom=[shapely.Point(p["lon"], p["lat"])],
-            radius=[max(hacc, 0.01)], alt_lo=[p["alt_m"] - vacc], alt_hi=[p["alt_m"] + vacc],
-            t0=[t], t1=[t + 1])
+            ids=[str(k) for k in ks], party=[a.owner.party] * n,
+            activity=[a.owner.ext_id] * n, kind=[a.owner.kind] * n,
+            geom=shapely.points(f.lon[idx], f.lat[idx]),
+            radius=np.maximum(f.hacc[idx], 0.01), alt_lo=f.alt[idx] - f.vacc[idx],
+            alt_hi=f.alt[idx] + f.vacc[idx], t0=f.t[idx], t1=t1)
         found = Deconfliction(st).preview(here, self.minima)
-        out: dict[str, set[str]] = {}
+        out: dict[str, dict[str, set[str]]] = {str(k): {} for k in ks}
         for c in found:
             if c["party"] != a.owner.party:
-                out.setdefault(c["party"], set()).add(c["activity"])
-        return out
+                out[c["volume"]].setdefault(c["party"], set()).add(c["activity"])
+        return [out[str(k)] for k in ks]
 
     # -- red lines ----------------------------------------------------------------
     def _crossings(self, party: str, s: np.ndarray, f: Fixes, fresh: np.ndarray,
@@ -678,7 +693,12 @@ class Monitor(BatchWriter):
             grace = self.settings.grace_s * NS_PER_S
             for slot, a in enumerate(self.acts):
                 if a.status == NONCONFORMING and now_ns - a.since >= grace and self.heard[slot]:
-                    self._contingent(st, a, now_ns, self._position(slot), batch)
+                    nan = np.full(1, np.nan)  # (speed and heading: not needed here)
+                    at = [slot]
+                    last = Fixes(self.t[at], self.lon[at], self.lat[at], self.alt[at],
+                                 self.hacc[at], self.vacc[at], nan, nan)
+                    near = self._near_plans(st, a, last, [0], until=now_ns)[0]
+                    self._contingent(a, now_ns, self._position(slot), near, batch)
             self._silence(st, now, batch)
             live = self._live(now)
             for pair in sorted(p for p in self.pairs if not (live[p[0]] and live[p[1]])):

@@ -47,7 +47,6 @@ class Tracked:
     since: int = 0  # ns: when it entered that status
     zones: set[int] = field(default_factory=set)  # zones it is inside (owner ids)
     told: set[str] = field(default_factory=set)  # parties told it is contingent
-    checked: int = 0  # ns: when the parties near it were last looked for
 
 
 @dataclass
