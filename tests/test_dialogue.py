@@ -212,8 +212,11 @@ def test_party_c_never_sees_a_b_events_messages_or_threads(world) -> None:
         with pytest.raises(NotFound):
             call()
     assert c.threads() == []
-    b_types = [e["type"] for e in b.events()]
-    assert b_types == ["conflict.opened", "message.created"]
+    b_events = b.events()
+    assert [e["type"] for e in b_events] == ["conflict.opened", "message.created"]
+    # Where each stands: its own newest event, never a sign of the others'.
+    assert b.newest_event() == b_events[-1]["id"] and a.newest_event() == a.events()[-1]["id"]
+    assert c.newest_event() == 0
 
 
 def test_hotline_receipts_corrections_and_immutability(world) -> None:
@@ -385,6 +388,9 @@ def test_remote_cli_carries_the_dialogue(world, tmp_path) -> None:
     assert [json.loads(x)["type"] for x in lines] == [
         "conflict.opened", "message.created", "conflict.acknowledged",
         "conflict.acknowledged"]
+    assert run("A", "events", "--new").stdout == ""  # (with --follow: from now on)
+    both = run("A", "events", "--new", "--after", "1")
+    assert both.returncode == 2 and "--new" in both.stderr and both.stdout == ""
     incident = tmp_path / "incident.json"
     incident.write_text(json.dumps({
         "location": {"type": "Point", "coordinates": [13.12, 11.82]},

@@ -150,6 +150,27 @@ def test_draw_conflict_acknowledge_and_talk_live(browser, site) -> None:
     assert a.evaluate("() => sessionStorage.length") == 0
 
 
+def test_a_page_follows_from_sign_in_without_replaying_the_history(browser, site) -> None:
+    """A party's event history can be long; a page loads the current state itself, so
+    its stream starts at the newest event and only what happens after comes in."""
+    with (Client(site["url"], site["tokens"]["A"]) as a_api,
+          Client(site["url"], site["tokens"]["B"]) as b_api):
+        a_api.create_activity(activity("a-1", (13.1, 11.8)))
+        cid = b_api.create_activity(activity("b-1", (13.15, 11.85)))["conflicts"][0]["id"]
+        for k in range(3):
+            b_api.send(f"before sign-in {k}", conflict_id=cid)
+        history = [e["id"] for e in a_api.events()]
+        assert len(history) == 4 and a_api.newest_event() == history[-1]
+        page = browser.new_context().new_page()
+        sign_in(page, site, "A")
+        page.locator("button.conflict").first.wait_for()  # the state is there
+        b_api.send("after sign-in", conflict_id=cid)
+        new = a_api.events(after=history[-1])
+        assert [e["type"] for e in new] == ["message.created"]
+        page.wait_for_function("() => window.detente.seen.length > 0")
+        assert page.evaluate("() => window.detente.seen") == [new[0]["id"]]
+
+
 def test_live_positions_on_the_map(browser, site) -> None:
     """A's patrol reports positions, the last one inside B's red line: A's map shows its
     patrol (nonconforming, orange); B's shows it too while it is in B's red line, and

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel, Field
 
 from ..errors import Forbidden, InputError
 from . import problems
@@ -65,3 +66,26 @@ async def events(request: Request,
     finally:
         pool.release(services)
     return JSONResponse(page)
+
+
+class Newest(BaseModel):
+    id: int = Field(description="the id of the caller's newest event (0: none yet)")
+
+
+@router.get("/events/newest", summary="Where the caller's events stand now",
+            response_model=Newest)
+async def newest_event(request: Request,
+                       creds: HTTPAuthorizationCredentials | None = Depends(bearer)
+                       ) -> Newest:
+    """The id of the caller's newest event. To follow only what happens from now on
+    (a screen that loads the current state itself), read it before loading that state,
+    then stream with it as ``Last-Event-ID``: nothing after it is missed, and the
+    history before it is not replayed."""
+    pool: _Pool = request.app.state.pool
+    caller = await stream_caller(pool, creds)
+    services = await pool.acquire()
+    try:
+        newest: int = await run_in_threadpool(services.outbox.newest_event, caller)
+    finally:
+        pool.release(services)
+    return Newest(id=newest)

@@ -183,11 +183,22 @@ def webhook(add: str | None = typer.Option(None, "--add", help="Subscribe this U
 def events(after: int = typer.Option(0, "--after", help="Events after this id."),
            follow: bool = typer.Option(False, "--follow", "-f",
                                        help="Keep listening (Server-Sent Events)."),
+           new: bool = typer.Option(False, "--new", help="Start after your newest event: "
+                                    "with --follow, only what happens from now on."),
            url: str | None = URL, token: str | None = TOKEN) -> None:
-    """Your events as JSON lines; --follow streams them live (Ctrl-C to stop)."""
+    """Your events as JSON lines; --follow streams them live (Ctrl-C to stop).
+
+      detente events --follow --new     # watch what happens from now on
+    """
     import orjson
 
+    from ..errors import InputError
+
+    if new and after:
+        raise InputError("give --after or --new, not both", field="--new")
     with _client(url, token) as api:
+        if new:
+            after = api.newest_event()
         source = api.stream(after) if follow else iter(api.events(after, 1000))
         for e in source:
             typer.echo(orjson.dumps(e).decode())

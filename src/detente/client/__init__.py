@@ -249,6 +249,12 @@ class Client:
                                                params={"after": after, "limit": limit})
         return out
 
+    def newest_event(self) -> int:
+        """The id of the caller's newest event (0: none yet); ``stream`` from it to
+        follow only what happens from now on."""
+        out: dict[str, int] = self._call("GET", "/events/newest")
+        return out["id"]
+
     def stream(self, last_event_id: int | None = None, *, timeout: float | None = None
                ) -> Iterator[dict[str, Any]]:
         """The live event stream (Server-Sent Events), from after ``last_event_id``.

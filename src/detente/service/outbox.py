@@ -79,6 +79,11 @@ class Outbox:
     def events(self, party: str, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         return [event_json(e) for e in self.store.events_after(party, after, limit)]
 
+    def newest_event(self, party: str) -> int:
+        """The id of the party's newest event (0: none yet): where to start following
+        what happens from now on, without replaying the history."""
+        return self.store.last_event_id(party)
+
     def add_webhook(self, party: str, url: str, types: Sequence[str] | None = None
                     ) -> tuple[dict[str, Any], str]:
         """Subscribe a URL to the party's events (all, or these types); returns the

@@ -136,7 +136,9 @@ class DialogueStore(Protocol):
 
     def events_after(self, party: str | None, after: int, limit: int) -> list[EventRow]: ...
 
-    def last_event_id(self) -> int: ...
+    def last_event_id(self, party: str | None = None) -> int:
+        """The newest event's id (of this party's; 0: none)."""
+        ...
 
     def conflict_events(self, conflict_id: int
                         ) -> list[tuple[EventRow, list[tuple[int, str | None, int]]]]:

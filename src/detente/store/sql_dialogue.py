@@ -152,8 +152,13 @@ class SQLDialogue:
                                      "id > ? ORDER BY id LIMIT ?", (party, after, limit))
         return [EventRow(*r) for r in rows]
 
-    def last_event_id(self) -> int:
-        return int(self.conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+    def last_event_id(self, party: str | None = None) -> int:
+        if party is None:
+            row = self.conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
+        else:
+            row = self.conn.execute("SELECT coalesce(max(id), 0) FROM events WHERE party=?",
+                                    (party,)).fetchone()
+        return int(row[0])
 
     def conflict_events(self, conflict_id: int
                         ) -> list[tuple[EventRow, list[tuple[int, str | None, int]]]]:

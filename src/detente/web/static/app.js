@@ -48,15 +48,23 @@ async function signIn(token) {
   $("who").textContent = `Signed in as ${me.party}`;
   $("signout").hidden = false;
   map = new AirspaceMap($("map"), config.tile_url);
-  window.detente = { map }; // for the browser's console (and the browser test)
+  // For the browser's console (and the browser test): the map, and the ids of the
+  // latest events received.
+  window.detente = { map, seen: [] };
+  // Follow what happens from now on: the newest event's id is read before the state is
+  // loaded, so nothing after it is missed, and the history is not replayed.
+  const { id: newest } = await api.get("/events/newest");
   await refresh();
-  stopStream = api.stream(null, onEvent, (up) => { $("live").hidden = !up; });
+  stopStream = api.stream(newest, onEvent, (up) => { $("live").hidden = !up; });
   setInterval(refreshLive, LIVE_EVERY_MS); // (until sign-out, which reloads the page)
 }
 
 // -- keeping up to date ---------------------------------------------------------------
 function onEvent(event) {
-  // Replayed and live events alike: refresh once a burst has passed.
+  const seen = window.detente.seen;
+  seen.push(event.id);
+  if (seen.length > 100) seen.shift();
+  // Refresh once a burst has passed.
   clearTimeout(refreshTimer);
   refreshTimer = setTimeout(refresh, 200);
 }
