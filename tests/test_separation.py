@@ -86,6 +86,27 @@ def test_polygon_inside_a_large_circle_overlaps() -> None:
     assert h == 0.0 and ov and rov
 
 
+@pytest.mark.parametrize("circle_first", [True, False])
+@pytest.mark.parametrize("reach", [0.0, 5_000.0])
+def test_a_large_circle_near_a_wide_polygon_either_way_round(circle_first: bool,
+                                                             reach: float) -> None:
+    """A pair too wide for one projection is measured strip by strip; a circle's strip
+    is its centre, which may lie a whole radius beyond the reach. (With the circle
+    second, the 50 km range 1.2 km from a 2-degree airspace was measured as apart:
+    a missed conflict at H = 5 km, a missed red-line entry when overlapping.)"""
+    c = {"geometry": {"type": "Point", "coordinates": [0.0, 0.0]}, "extra": {"radius_m": 50_000}}
+    for west, apart in ((0.46, True), (0.318, False)):  # 1.2 km apart; 14 km inside
+        p = {"geometry": poly((west, -1.5), (2.5, -1.5), (2.5, 0.3), (west, 0.3))}
+        h, ov, rh, rov = measure(*((c, p) if circle_first else (p, c)), reach=reach)
+        assert ov == rov == (not apart)
+        if apart and reach > 0:
+            assert within_clause(h, rh) and 1_100 < h < 1_300, (h, rh)
+        elif apart:  # (beyond the reach, any lower bound at or above it will do)
+            assert 0 < h <= rh, (h, rh)
+        else:
+            assert h == 0.0
+
+
 @pytest.mark.parametrize("lat", [0.3, 30.0, 55.0, 79.0, -62.0])
 @pytest.mark.parametrize("bearing", [0.0, 37.0, 90.0, 151.0])
 def test_small_footprints_measured_flat_within_the_clause(lat: float, bearing: float) -> None:

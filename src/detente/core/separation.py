@@ -22,8 +22,11 @@ How:
   edge image; that is subtracted too.
 * Pairs too wide for one projection are clipped to where they can be near each
   other, then cut into longitude strips, each pair of strips measured on its own.
-* Circle to circle is measured exactly (Karney's geodesic); circle to anything is
-  ``max(0, d(centre, other) - r)``, exact on a geodesic surface.
+* Circle to circle is measured exactly (Karney's geodesic); circle to polygon is
+  ``max(0, d(centre, polygon) - r)``, exact on a geodesic surface, with ``d`` measured
+  in an azimuthal equidistant projection around the centre (distances from it are
+  geodesic, however far: a transverse Mercator's scale error grows with the radius,
+  and a circle of 50 km was 4 m off at a gap of 1.2 km).
 """
 
 from __future__ import annotations
@@ -168,6 +171,12 @@ def horizontal(
     h[rest] = np.maximum(0.0, low)
     near = (low < reach[rest]) & ~exact
     rest, ra, rb = rest[near], ra[near], rb[near]
+    mixed = circ_a[rest] != circ_b[rest]
+    if mixed.any():
+        # A circle and a polygon: from the circle's centre, exactly (nothing is wide).
+        m = rest[mixed]
+        h[m] = np.maximum(0.0, _centred_low(geom_a[m], rad_a[m], geom_b[m], rad_b[m]))
+        rest, ra, rb = rest[~mixed], ra[~mixed], rb[~mixed]
     if len(rest):
         # Pass 2, fine chords, for the pairs that may be within reach.
         low, k = _projected_low(densify(geom_a[rest]), densify(geom_b[rest]), ba[rest],
@@ -253,6 +262,45 @@ def _projected_low(da: ObjArray, db: ObjArray, ba: FloatArray, bb: FloatArray,
     return (low, k) if with_scale else low
 
 
+@lru_cache(maxsize=4096)
+def _centred(lon: float, lat: float) -> Transformer:
+    """Azimuthal equidistant on WGS 84 around a point: distances from it are geodesic."""
+    return Transformer.from_pipeline(
+        "+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad "
+        f"+step +proj=aeqd +lon_0={lon!r} +lat_0={lat!r} +ellps=WGS84"
+    )
+
+
+def _centred_low(ga: ObjArray, ra: FloatArray, gb: ObjArray, rb: FloatArray) -> FloatArray:
+    """Lower bounds of ``h`` for pairs of a circle and a polygon (either way round).
+
+    In an azimuthal equidistant projection around the circle's centre, the distance
+    from the centre to any point is the geodesic one, so the distance to the polygon's
+    chorded image is within ``SAGITTA_M`` of the true distance, however large the pair.
+    """
+    circle_a = ra > 0
+    centres = np.where(circle_a, ga, gb)
+    polys = densify(np.where(circle_a, gb, ga))
+    radius = np.where(circle_a, ra, rb)
+    xy = shapely.get_coordinates(centres)
+    d = np.empty(len(ga))
+    origin = shapely.points(0.0, 0.0)
+    keys = [(float(x), float(y)) for x, y in xy]
+    groups: dict[tuple[float, float], list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    for (lon, lat), idx in groups.items():
+        tr = _centred(lon, lat)
+
+        def fwd(c: FloatArray, tr: Transformer = tr) -> FloatArray:
+            x, y = tr.transform(c[:, 0], c[:, 1])
+            return np.column_stack([x, y])
+
+        d[idx] = shapely.distance(origin, shapely.transform(polys[idx], fwd))
+    out: FloatArray = d - SAGITTA_M - radius
+    return out
+
+
 def _wide_pair(ga: shapely.Geometry, ra: float, gb: shapely.Geometry, rb: float,
                reach: float) -> float:
     """The slow path for pairs too wide for one projection; ``inf`` if ``h >= reach``."""
@@ -269,7 +317,7 @@ def _wide_pair(ga: shapely.Geometry, ra: float, gb: shapely.Geometry, rb: float,
     strips_b = _strips(gb)
     ba = shapely.bounds(strips_a)
     bb = shapely.bounds(strips_b)
-    ea = expand_bounds(ba, reach + ra)
+    ea = expand_bounds(ba, reach + ra + rb)  # (a circle's strip is its centre)
     # Pairs of strips whose boxes come within reach, each measured in its own projection.
     apart = ((bb[None, :, 0] > ea[:, None, 2]) | (bb[None, :, 2] < ea[:, None, 0])
              | (bb[None, :, 1] > ea[:, None, 3]) | (bb[None, :, 3] < ea[:, None, 1]))
