@@ -170,22 +170,21 @@ def horizontal(
                            reach[rest])
     h[rest] = np.maximum(0.0, low)
     near = (low < reach[rest]) & ~exact
-    rest, ra, rb = rest[near], ra[near], rb[near]
+    rest = rest[near]
     mixed = circ_a[rest] != circ_b[rest]
     if mixed.any():
         # A circle and a polygon: from the circle's centre, exactly (nothing is wide).
         m = rest[mixed]
         h[m] = np.maximum(0.0, _centred_low(geom_a[m], rad_a[m], geom_b[m], rad_b[m]))
-        rest, ra, rb = rest[~mixed], ra[~mixed], rb[~mixed]
+        rest = rest[~mixed]
     if len(rest):
-        # Pass 2, fine chords, for the pairs that may be within reach.
+        # Pass 2, two polygons: fine chords, for the pairs that may be within reach.
         low, k = _projected_low(densify(geom_a[rest]), densify(geom_b[rest]), ba[rest],
-                                bb[rest], ra, rb, SAGITTA_M, with_scale=True)
+                                bb[rest], with_scale=True)
         h[rest] = np.maximum(0.0, low)
         wide = (k - 1.0 > MAX_SCALE_EXCESS) & (low < reach[rest])
         for i in rest[wide]:
-            h[i] = _wide_pair(geom_a[i], float(rad_a[i]), geom_b[i], float(rad_b[i]),
-                              max(float(reach[i]), 1.0))
+            h[i] = _wide_pair(geom_a[i], geom_b[i], max(float(reach[i]), 1.0))
     # A circle overlaps where its centre is nearer than its radius (lower bound: errs to True).
     circ = np.flatnonzero(~cc & (circ_a | circ_b))
     overlap[circ] = h[circ] <= 0.0
@@ -236,16 +235,14 @@ def _flat_low(ga: ObjArray, gb: ObjArray, ba: FloatArray, bb: FloatArray, ra: Fl
 
 
 def _projected_low(da: ObjArray, db: ObjArray, ba: FloatArray, bb: FloatArray,
-                   ra: FloatArray, rb: FloatArray, sagitta: float, with_scale: bool = False
-                   ) -> Any:
-    """Lower bounds of ``h`` from chorded geometries projected next to each pair.
+                   with_scale: bool = False) -> Any:
+    """Lower bounds of ``h`` between chorded polygons projected next to each pair.
 
     Returns the bounds, and with ``with_scale`` also each pair's scale bound ``K``.
     """
     west = np.minimum(ba[:, 0], bb[:, 0])
     east = np.maximum(ba[:, 2], bb[:, 2])
     lon0 = np.round(((west + east) / 2) / GRID_DEG) * GRID_DEG
-    sag = np.where(ra > 0, 0.0, sagitta) + np.where(rb > 0, 0.0, sagitta)
     low = np.empty(len(da))
     k = np.empty(len(da))
     for l0 in np.unique(lon0):
@@ -255,10 +252,10 @@ def _projected_low(da: ObjArray, db: ObjArray, ba: FloatArray, bb: FloatArray,
         d = shapely.distance(pa, pb)
         bpa = shapely.bounds(pa)
         bpb = shapely.bounds(pb)
-        x_max = np.max(np.abs(np.column_stack([bpa[:, 0] - ra[m], bpa[:, 2] + ra[m],
-                                               bpb[:, 0] - rb[m], bpb[:, 2] + rb[m]])), axis=1)
+        x_max = np.max(np.abs(np.column_stack([bpa[:, 0], bpa[:, 2], bpb[:, 0], bpb[:, 2]])),
+                       axis=1)
         k[m] = scale_bound(x_max)
-        low[m] = d / k[m] - sag[m] - ra[m] - rb[m]
+        low[m] = d / k[m] - 2 * SAGITTA_M
     return (low, k) if with_scale else low
 
 
@@ -301,23 +298,21 @@ def _centred_low(ga: ObjArray, ra: FloatArray, gb: ObjArray, rb: FloatArray) -> 
     return out
 
 
-def _wide_pair(ga: shapely.Geometry, ra: float, gb: shapely.Geometry, rb: float,
-               reach: float) -> float:
-    """The slow path for pairs too wide for one projection; ``inf`` if ``h >= reach``."""
+def _wide_pair(ga: shapely.Geometry, gb: shapely.Geometry, reach: float) -> float:
+    """The slow path for two polygons too wide for one projection; ``inf`` if
+    ``h >= reach``."""
     # Keep only the parts that can lie within ``reach`` of the other footprint.
-    box_a = expand_bounds(np.array([shapely.bounds(ga)]), reach + ra)[0]
-    box_b = expand_bounds(np.array([shapely.bounds(gb)]), reach + rb)[0]
-    if ra == 0:
-        ga = shapely.intersection(ga, shapely.box(*box_b))
-    if rb == 0:
-        gb = shapely.intersection(gb, shapely.box(*box_a))
+    box_a = expand_bounds(np.array([shapely.bounds(ga)]), reach)[0]
+    box_b = expand_bounds(np.array([shapely.bounds(gb)]), reach)[0]
+    ga = shapely.intersection(ga, shapely.box(*box_b))
+    gb = shapely.intersection(gb, shapely.box(*box_a))
     if shapely.is_empty(ga) or shapely.is_empty(gb):
         return math.inf
     strips_a = _strips(ga)
     strips_b = _strips(gb)
     ba = shapely.bounds(strips_a)
     bb = shapely.bounds(strips_b)
-    ea = expand_bounds(ba, reach + ra + rb)  # (a circle's strip is its centre)
+    ea = expand_bounds(ba, reach)
     # Pairs of strips whose boxes come within reach, each measured in its own projection.
     apart = ((bb[None, :, 0] > ea[:, None, 2]) | (bb[None, :, 2] < ea[:, None, 0])
              | (bb[None, :, 1] > ea[:, None, 3]) | (bb[None, :, 3] < ea[:, None, 1]))
@@ -325,15 +320,14 @@ def _wide_pair(ga: shapely.Geometry, ra: float, gb: shapely.Geometry, rb: float,
     if len(near_a) == 0:
         return math.inf
     low = _projected_low(densify(strips_a[near_a]), densify(strips_b[near_b]), ba[near_a],
-                         bb[near_b], np.full(len(near_a), ra), np.full(len(near_a), rb),
-                         SAGITTA_M)
+                         bb[near_b])
     return max(0.0, float(np.min(low)))
 
 
 def _strips(g: shapely.Geometry) -> ObjArray:
     """Cut a footprint into longitude strips of ``STRIP_DEG`` (exact: edges are straight)."""
     x0, y0, x1, y1 = shapely.bounds(g)
-    if x1 - x0 <= STRIP_DEG or shapely.get_type_id(g) == 0:
+    if x1 - x0 <= STRIP_DEG:
         return np.array([g], dtype=object)
     edges = np.arange(x0, x1, STRIP_DEG)
     boxes = shapely.box(edges, y0 - 1, np.minimum(edges + STRIP_DEG, x1), y1 + 1)
