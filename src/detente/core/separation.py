@@ -40,7 +40,7 @@ import shapely
 from numpy.typing import NDArray
 from pyproj import Transformer
 
-from .geodesy import E2, M_PER_DEG_LAT_MIN, A, expand_bounds, geodesic_distance
+from .geodesy import E2, GEOD, M_PER_DEG_LAT_MIN, A, expand_bounds, geodesic_distance
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -259,43 +259,29 @@ def _projected_low(da: ObjArray, db: ObjArray, ba: FloatArray, bb: FloatArray,
     return (low, k) if with_scale else low
 
 
-@lru_cache(maxsize=4096)
-def _centred(lon: float, lat: float) -> Transformer:
-    """Azimuthal equidistant on WGS 84 around a point: distances from it are geodesic."""
-    return Transformer.from_pipeline(
-        "+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad "
-        f"+step +proj=aeqd +lon_0={lon!r} +lat_0={lat!r} +ellps=WGS84"
-    )
-
-
 def _centred_low(ga: ObjArray, ra: FloatArray, gb: ObjArray, rb: FloatArray) -> FloatArray:
     """Lower bounds of ``h`` for pairs of a circle and a polygon (either way round).
 
-    In an azimuthal equidistant projection around the circle's centre, the distance
-    from the centre to any point is the geodesic one, so the distance to the polygon's
-    chorded image is within ``SAGITTA_M`` of the true distance, however large the pair.
+    The polygon is densified and put in an azimuthal equidistant projection around the
+    circle's centre: each vertex at its geodesic distance from the centre, along its
+    azimuth (Karney's inverse, all vertices in one call). Distances from the centre are
+    then geodesic however large the pair, so the distance to the polygon's chorded
+    image is within ``SAGITTA_M`` of the true distance.
     """
     circle_a = ra > 0
-    centres = np.where(circle_a, ga, gb)
+    centres = shapely.get_coordinates(np.where(circle_a, ga, gb))
     polys = densify(np.where(circle_a, gb, ga))
     radius = np.where(circle_a, ra, rb)
-    xy = shapely.get_coordinates(centres)
-    d = np.empty(len(ga))
-    origin = shapely.points(0.0, 0.0)
-    keys = [(float(x), float(y)) for x, y in xy]
-    groups: dict[tuple[float, float], list[int]] = {}
-    for i, key in enumerate(keys):
-        groups.setdefault(key, []).append(i)
-    for (lon, lat), idx in groups.items():
-        tr = _centred(lon, lat)
+    owner = np.repeat(np.arange(len(polys)), shapely.get_num_coordinates(polys))
 
-        def fwd(c: FloatArray, tr: Transformer = tr) -> FloatArray:
-            x, y = tr.transform(c[:, 0], c[:, 1])
-            return np.column_stack([x, y])
+    def fwd(xy: FloatArray) -> FloatArray:
+        az, _, dist = GEOD.inv(centres[owner, 0], centres[owner, 1], xy[:, 0], xy[:, 1])
+        az = np.radians(az)
+        return np.column_stack([dist * np.sin(az), dist * np.cos(az)])
 
-        d[idx] = shapely.distance(origin, shapely.transform(polys[idx], fwd))
-    out: FloatArray = d - SAGITTA_M - radius
-    return out
+    d = shapely.distance(shapely.points(0.0, 0.0), shapely.transform(polys, fwd))
+    low: FloatArray = d - SAGITTA_M - radius
+    return low
 
 
 def _wide_pair(ga: shapely.Geometry, gb: shapely.Geometry, reach: float) -> float:
