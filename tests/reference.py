@@ -4,12 +4,15 @@ Written from the contract alone, sharing no code with ``detente.core``: its own
 parsing and unwrapping, an azimuthal equidistant projection centred on each pair
 (recentred on the nearest points found), edges densified 20x finer than the engine,
 and Karney's geodesic for the final distance. It checks every pair (O(n^2)).
+Altitudes, times and minima are exact: decimals as written, and fractions of seconds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import shapely
@@ -28,17 +31,23 @@ class RefVolume:
     ring_sets: list[list[list[float]]] | None  # unwrapped rings, or None for circle
     centre: tuple[float, float] | None
     radius: float
-    lo: float
-    hi: float
-    t0: float
-    t1: float
+    lo: Decimal
+    hi: Decimal
+    t0: Fraction  # seconds since the epoch, exactly
+    t1: Fraction
     zone: bool
     restriction: str | None
     applies_to: list[str] | None
 
 
-def _seconds(s: str) -> float:
-    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+def _seconds(s: str) -> Fraction:
+    d = datetime.fromisoformat(s.replace("Z", "+00:00")) - datetime(1970, 1, 1, tzinfo=UTC)
+    return Fraction(d.days * 86_400 + d.seconds) + Fraction(d.microseconds, 10**6)
+
+
+def exact(x: float | int) -> Decimal:
+    """A number from JSON as the decimal it was written as (its shortest repr)."""
+    return Decimal(repr(x))
 
 
 def _unwrap(ring: list[list[float]]) -> list[list[float]]:
@@ -70,7 +79,7 @@ def parse(fc: dict) -> list[RefVolume]:
             rings, centre, radius = None, tuple(g["coordinates"][:2]), float(p["radius_m"])
         vols.append(RefVolume(
             f["id"], p["party"], p.get("kind"), rings, centre, radius,
-            float(p["alt_lower_m"]), float(p["alt_upper_m"]),
+            exact(p["alt_lower_m"]), exact(p["alt_upper_m"]),
             _seconds(p["time_start"]), _seconds(p["time_end"]), bool(p.get("zone")),
             p.get("restriction"), p.get("applies_to")))
     return vols
@@ -142,15 +151,17 @@ def horizontal(a: RefVolume, b: RefVolume) -> tuple[float, bool, float]:
     return max(0.0, c), c < 0, c
 
 
-def gaps(a: RefVolume, b: RefVolume) -> tuple[float, bool, float, bool]:
-    v = max(0.0, b.lo - a.hi, a.lo - b.hi)
-    t = max(0.0, b.t0 - a.t1, a.t0 - b.t1)
+def gaps(a: RefVolume, b: RefVolume) -> tuple[Decimal, bool, Fraction, bool]:
+    v = max(Decimal(0), b.lo - a.hi, a.lo - b.hi)
+    t = max(Fraction(0), b.t0 - a.t1, a.t0 - b.t1)
     return v, min(a.hi, b.hi) > max(a.lo, b.lo), t, min(a.t1, b.t1) > max(a.t0, b.t0)
 
 
-def minima_for(minima: dict, a: RefVolume, b: RefVolume) -> tuple[float, float, float]:
+def minima_for(minima: dict, a: RefVolume, b: RefVolume) -> tuple[float, Decimal, Fraction]:
+    """H (a float: the accuracy clause applies), V and T exactly."""
+    d = minima["default"]
     for o in minima.get("overrides", []):
         if sorted(o["kinds"]) == sorted([a.kind or "", b.kind or ""]) and a.kind and b.kind:
-            return o["horizontal_m"], o["vertical_m"], o["time_s"]
-    d = minima["default"]
-    return d["horizontal_m"], d["vertical_m"], d["time_s"]
+            d = o
+            break
+    return d["horizontal_m"], exact(d["vertical_m"]), Fraction(exact(d["time_s"]))

@@ -72,11 +72,18 @@ def volumes(draw: st.DrawFn, base: tuple[float, float], i: int, anchor: Any,
             hole = [(_wrap(x), y) for x, y in hole]
             coords.append([list(p) for p in [*hole, hole[0]]])
         geom = {"type": "Polygon", "coordinates": coords}
-    lo = draw(st.sampled_from([0, 50, 100, 150]))
-    hi = lo + draw(st.sampled_from([0, 50, 100]))
-    start = draw(st.sampled_from([0, 60, 120, 1800]))
-    length = draw(st.sampled_from([60, 120, 1800]))
-    hh = lambda s: f"2026-05-01T{8 + s // 3600:02d}:{(s % 3600) // 60:02d}:00Z"  # noqa: E731
+    # Decimal altitudes (binary floats hold few of them: 302.4 - 152.4 is not 150 in
+    # floats) and tenths of seconds, so that gaps land exactly on decimal minima.
+    lo = draw(st.sampled_from([0, 50, 100, 150, 0.1, 100.3, 152.4, 302.4, 250.3]))
+    hi = round(lo + draw(st.sampled_from([0, 50, 100, 152.4, 0.2])), 6)
+    start = draw(st.sampled_from([0, 60, 120, 1800, 0.3, 60.6]))
+    length = draw(st.sampled_from([60, 120, 1800, 300.3]))
+
+    def hh(s: float) -> str:
+        whole, tenths = divmod(round(s * 10), 10)
+        return (f"2026-05-01T{8 + whole // 3600:02d}:{(whole % 3600) // 60:02d}:"
+                f"{whole % 60:02d}.{tenths}Z")
+
     zone = draw(st.integers(0, 4)) == 0
     if zone:
         props.update(zone=True, restriction=draw(st.sampled_from(["prohibited", "notify"])))
@@ -92,8 +99,8 @@ def volumes(draw: st.DrawFn, base: tuple[float, float], i: int, anchor: Any,
 def scenarios(draw: st.DrawFn, large: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     base = draw(st.sampled_from(BASES))
     H = draw(st.sampled_from([0.0, 100.0, 500.0, 1000.0, 5000.0]))
-    V = draw(st.sampled_from([0.0, 50.0, 100.0]))
-    T = draw(st.sampled_from([0.0, 60.0, 120.0]))
+    V = draw(st.sampled_from([0.0, 50.0, 100.0, 150.0, 152.4, 0.1]))
+    T = draw(st.sampled_from([0.0, 60.0, 120.0, 300.3, 0.3]))
     feats = []
     anchor = None
     for i in range(draw(st.integers(2, 6))):
@@ -123,9 +130,10 @@ def reference_result(fc: dict[str, Any], minima: dict[str, Any]):
             if a.party == b.party:
                 continue
             H, V, T = ref.minima_for(minima, a, b)
-            v, ov_v, t, ov_t = ref.gaps(a, b)
-            if not ((ov_v or v < V) and (ov_t or t < T)):
+            v_exact, ov_v, t_exact, ov_t = ref.gaps(a, b)
+            if not ((ov_v or v_exact < V) and (ov_t or t_exact < T)):
                 continue
+            v, t = float(v_exact), float(t_exact)  # (as reported)
             h, ov_h, clearance = ref.horizontal(a, b)
             key = (a.fid, b.fid)
             if H == 0:

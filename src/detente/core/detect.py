@@ -9,6 +9,7 @@ Each candidate then goes through the exact predicates of SEMANTICS.md:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +25,7 @@ FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 NS_PER_S = 1e9
 CHUNK = 25_000  # candidate pairs per exact-test task (tasks run in ``parallel``)
+TIE = 1e-9  # relative: vertical gaps this near the minimum are compared as decimals
 
 
 @dataclass
@@ -80,6 +82,32 @@ def gaps_vt(a: VolumeSet, ia: IntArray, b: VolumeSet, ib: IntArray
     return v, ov_v, gap_ns.astype(np.float64) / NS_PER_S, ov_t
 
 
+def vertical_below(a: VolumeSet, ia: IntArray, b: VolumeSet, ib: IntArray, v: FloatArray,
+                   V: FloatArray) -> BoolArray:
+    """``v < V`` for the vertical gaps of these pairs, as the decimal numbers written.
+
+    Altitudes and minima are written as decimals, and binary floats cannot hold most of
+    them: 302.4 - 152.4 is 149.99999999999997 in floats, and a gap exactly equal to a
+    150 m minimum would be a conflict. Where a gap lies this near the minimum, it is
+    worked out again from the shortest decimals that the floats stand for (what was
+    written, or the same float).
+    """
+    below: BoolArray = v < V
+    tie = np.flatnonzero((V > 0) & (np.abs(v - V) <= TIE * np.maximum(1.0, V)))
+    if len(tie) == 0:
+        return below
+
+    def dec(x: FloatArray) -> list[Decimal]:
+        return [Decimal(repr(float(y))) for y in x]
+
+    lo_a, hi_a = dec(a.alt_lo[ia[tie]]), dec(a.alt_hi[ia[tie]])
+    lo_b, hi_b = dec(b.alt_lo[ib[tie]]), dec(b.alt_hi[ib[tie]])
+    for k, m, la, ha, lb, hb in zip(tie.tolist(), dec(V[tie]), lo_a, hi_a, lo_b, hi_b,
+                                    strict=True):
+        below[k] = max(Decimal(0), lb - ha, la - hb) < m
+    return below
+
+
 def _horizontal_in_chunks(a: VolumeSet, ia: IntArray, b: VolumeSet, ib: IntArray,
                           reach: FloatArray, parallel: Parallel
                           ) -> tuple[FloatArray, BoolArray]:
@@ -102,7 +130,7 @@ def evaluate_conflicts(a: VolumeSet, ia: IntArray, b: VolumeSet, ib: IntArray,
     ia, ib = ia[keep], ib[keep]
     H, V, T = minima.per_pair(a.kind[ia], b.kind[ib])
     v, ov_v, t, ov_t = gaps_vt(a, ia, b, ib)
-    ok = (ov_v | (v < V)) & (ov_t | (t < T))
+    ok = (ov_v | vertical_below(a, ia, b, ib, v, V)) & (ov_t | (t < T))
     ia, ib, H, v, t = ia[ok], ib[ok], H[ok], v[ok], t[ok]
     if len(ia) == 0:  # the common case when checking one volume: skip the geometry
         return Pairs(ia, ib, v.copy(), v, t)
