@@ -96,6 +96,26 @@ def test_anything_unusual_leaves_the_bulk_path(change) -> None:
         assert_same(read_scenario(data), slow)
 
 
+def test_a_third_number_in_positions_is_ignored_mixed_or_not() -> None:
+    """RFC 7946 allows an altitude as a position's third element; the band comes from
+    the properties, so it is ignored, in files that mix such positions with plain ones
+    too (those were refused with an error that named nothing)."""
+    flat = collection(feature("f", "a", square(0, 0, 1)), feature("g", "b", circle(3, 3)),
+                      feature("h", "b", square(0.5, 0.5, 1)))
+    for f in flat["features"]:
+        if f["geometry"]["type"] == "Point":
+            f["properties"]["radius_m"] = 100.0
+    expected = read_scenario(orjson.dumps(flat))
+    for which in ("f", "g", "fgh"):
+        doc = orjson.loads(orjson.dumps(flat))
+        for f in doc["features"]:
+            if f["id"] in which:
+                g = f["geometry"]
+                g["coordinates"] = ([*g["coordinates"], 12.5] if g["type"] == "Point" else
+                                    [[[*p, 12.5] for p in ring] for ring in g["coordinates"]])
+        assert_same(read_scenario(orjson.dumps(doc)), expected)
+
+
 def test_documents_read_together_read_as_each_alone(monkeypatch) -> None:
     """read_scenarios gives each document what read_scenario gives it: the volumes
     with their own ids and positions, or the same error. Those it can, it reads in

@@ -522,7 +522,8 @@ def _positions(
             return np.ascontiguousarray(arr[:, :2], dtype=np.float64)
     except (ValueError, TypeError):
         pass
-    # Slow path, only for bad input: find the first malformed position.
+    # Slow path, for bad input (the first malformed position is named) and for
+    # positions with and without a third element (an altitude, ignored) in one file.
     ring_poly = np.repeat(np.arange(len(poly_owner)), np.diff(poly_offsets))
     for r in range(len(ring_offsets) - 1):
         for j in range(ring_offsets[r], ring_offsets[r + 1]):
@@ -536,4 +537,4 @@ def _positions(
                     f"not {pos!r}",
                     item=_item(ids[poly_owner[p]], poly_owner[p]),
                     field=f"geometry.coordinates[{k}]")
-    raise InputError("malformed coordinates")
+    return np.array([pos[:2] for pos in coords], dtype=np.float64)
