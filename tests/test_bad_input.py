@@ -120,6 +120,7 @@ def test_negative_minima_rejected(run_cli, tmp_path) -> None:
     for flag in ("--horizontal", "--vertical", "--time"):
         r = run_cli("check", str(path), flag, "-5")
         assert r.returncode == 2 and r.stdout == "" and "negative" in r.stderr
+        assert f"field '{flag}'" in r.stderr  # the option given, not a JSON field
 
 
 @pytest.mark.parametrize("name", ["duplicate id", "self-intersecting ring", "NaN",

@@ -88,6 +88,7 @@ def _parallel() -> Any:
 def _minima(horizontal: float, vertical: float, time: float, minima_file: Path | None) -> Any:
     from ..core.minima import Minima, Separation
     from ..core.scenario import loads_json
+    from ..errors import InputError
 
     if minima_file is not None:
         doc = loads_json(_read_input(minima_file))
@@ -95,7 +96,12 @@ def _minima(horizontal: float, vertical: float, time: float, minima_file: Path |
             doc = {**doc, "default": {"horizontal_m": horizontal, "vertical_m": vertical,
                                       "time_s": time}}
         return Minima.from_json(doc)
-    return Minima(Separation(horizontal, vertical, time))
+    try:
+        return Minima(Separation(horizontal, vertical, time))
+    except InputError as e:  # name the option that was given, not the JSON field
+        flag = {"horizontal_m": "--horizontal", "vertical_m": "--vertical",
+                "time_s": "--time"}.get(e.field or "", e.field)
+        raise InputError(e.reason, field=flag) from None
 
 
 HORIZONTAL = typer.Option(0.0, "--horizontal", "-H", metavar="M",
