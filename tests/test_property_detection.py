@@ -2,9 +2,10 @@
 
 Scenarios include antimeridian crossings, latitudes up to +-80 degrees, circles and
 polygons with holes, near-boundary horizontal gaps, and vertical and time gaps
-exactly equal to the minima; a second test draws footprints up to 980 km across. The
-engine may never miss a conflict; an extra one is allowed only inside the accuracy
-clause (0.1 % of the distance plus 1 m).
+exactly equal to the minima; other tests draw footprints up to 980 km across, and
+crowds of 50 to 60 volumes (the candidate search's trees). The engine may never miss
+a conflict; an extra one is allowed only inside the accuracy clause (0.1 % of the
+distance plus 1 m).
 """
 
 from __future__ import annotations
@@ -96,14 +97,17 @@ def volumes(draw: st.DrawFn, base: tuple[float, float], i: int, anchor: Any,
 
 
 @st.composite
-def scenarios(draw: st.DrawFn, large: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+def scenarios(draw: st.DrawFn, large: bool = False, crowd: bool = False
+              ) -> tuple[dict[str, Any], dict[str, Any]]:
     base = draw(st.sampled_from(BASES))
     H = draw(st.sampled_from([0.0, 100.0, 500.0, 1000.0, 5000.0]))
     V = draw(st.sampled_from([0.0, 50.0, 100.0, 150.0, 152.4, 0.1]))
     T = draw(st.sampled_from([0.0, 60.0, 120.0, 300.3, 0.3]))
     feats = []
     anchor = None
-    for i in range(draw(st.integers(2, 6))):
+    # A crowd: enough volumes that the candidate search builds its trees (time cells,
+    # altitude slabs) instead of comparing every pair.
+    for i in range(draw(st.integers(50, 60) if crowd else st.integers(2, 6))):
         f = draw(volumes(base, i, anchor, large))
         feats.append(f)
         g = f["geometry"]
@@ -173,6 +177,14 @@ def test_engine_matches_reference(case: tuple[dict[str, Any], dict[str, Any]]) -
     fc, minima_doc = case
     scenario = read_scenario(fc)
     engine_matches_reference(fc, minima_doc, scenario)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(scenarios(crowd=True))
+def test_engine_matches_reference_in_a_crowd(case: tuple[dict[str, Any], dict[str, Any]]
+                                             ) -> None:
+    fc, minima_doc = case
+    engine_matches_reference(fc, minima_doc, read_scenario(fc))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
