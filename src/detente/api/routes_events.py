@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from ..errors import Forbidden, InputError
 from . import problems
-from .app import _Pool, bearer
+from .app import Services, _Pool, bearer, get_services, party
 
 router = APIRouter(tags=["events"], responses=problems.documented(401, 403, 422))
 
@@ -74,18 +74,10 @@ class Newest(BaseModel):
 
 @router.get("/events/newest", summary="Where the caller's events stand now",
             response_model=Newest)
-async def newest_event(request: Request,
-                       creds: HTTPAuthorizationCredentials | None = Depends(bearer)
-                       ) -> Newest:
+def newest_event(caller: str = Depends(party),
+                 services: Services = Depends(get_services)) -> Newest:
     """The id of the caller's newest event. To follow only what happens from now on
     (a screen that loads the current state itself), read it before loading that state,
     then stream with it as ``Last-Event-ID``: nothing after it is missed, and the
     history before it is not replayed."""
-    pool: _Pool = request.app.state.pool
-    caller = await stream_caller(pool, creds)
-    services = await pool.acquire()
-    try:
-        newest: int = await run_in_threadpool(services.outbox.newest_event, caller)
-    finally:
-        pool.release(services)
-    return Newest(id=newest)
+    return Newest(id=services.outbox.newest_event(caller))

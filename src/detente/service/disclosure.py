@@ -82,9 +82,7 @@ class Disclosure:
         """One of the caller's activities (or zones), in full."""
         row = self._own(party, ext_id, zone)
         vols = self.store.volumes_of([row.id], zone=zone).volumes
-        notes, contact = self.store.details(row.id)
-        return owner_json(row, notes, contact,
-                          [volume_json(vols, k) for k in range(len(vols))])
+        return self.as_written(row, vols, *self.store.details(row.id))
 
     @staticmethod
     def as_written(row: ActivityRow, vols: VolumeSet, notes: str | None,

@@ -418,15 +418,7 @@ class Monitor(BatchWriter):
         for slot in sorted(look):
             a = self.acts[slot]
             ks = np.flatnonzero((s == slot) & fresh).tolist()
-            out = [k for k in ks if not inside[k]]
-            near: dict[int, dict[str, set[str]]] = {}  # filled at the first need
-
-            def near_at(k: int, a: Tracked = a, out: list[int] = out,
-                        near: dict[int, dict[str, set[str]]] = near) -> dict[str, set[str]]:
-                if not near:
-                    near.update(zip(out, self._near_plans(st, a, f, out), strict=True))
-                return near[k]
-
+            near_at = self._near_lazily(st, a, f, [k for k in ks if not inside[k]])
             for k in ks:
                 self._step(st, slot, a, bool(inside[k]), f, k, batch, near_at)
 
@@ -503,6 +495,19 @@ class Monitor(BatchWriter):
                     "party": a.owner.party, "kind": a.owner.kind, "position": position},
                 "nonconforming_since": format_instant(a.since)}, key)
         return sorted(near)
+
+    def _near_lazily(self, st: Store, a: Tracked, f: Fixes, ks: list[int]
+                     ) -> Callable[[int], dict[str, set[str]]]:
+        """:meth:`_near_plans` of reports ``ks`` by report, looked up for all of them in
+        one query at the first need (most batches never need it)."""
+        near: dict[int, dict[str, set[str]]] = {}
+
+        def at(k: int) -> dict[str, set[str]]:
+            if not near:
+                near.update(zip(ks, self._near_plans(st, a, f, ks), strict=True))
+            return near[k]
+
+        return at
 
     def _near_plans(self, st: Store, a: Tracked, f: Fixes, ks: Sequence[int],
                     until: int | None = None) -> list[dict[str, set[str]]]:
