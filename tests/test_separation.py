@@ -45,6 +45,29 @@ def test_large_footprints_side_by_side(lat: float) -> None:
     assert within_clause(h, rh), (h, rh)
 
 
+@pytest.mark.parametrize(("lat", "gap", "tall"), [(0.0, 8.0, 4.0), (40.0, 9.0, 4.0),
+                                                   (-30.0, 6.0, 8.0), (70.0, 20.0, 3.0)])
+def test_footprints_far_apart_east_west(lat: float, gap: float, tall: float) -> None:
+    """Hundreds of kilometres apart east-west (a minimum that large is rare, but the
+    clause has no upper distance): one transverse Mercator came out 0.2-0.3 % low
+    (888.4 km measured 885.6 km), beyond the clause's 0.1 %."""
+    a = {"geometry": poly((0, lat), (2, lat), (2, lat + tall), (0, lat + tall))}
+    b = {"geometry": poly((2 + gap, lat), (4 + gap, lat + 0.3), (4 + gap, lat + tall),
+                          (2 + gap, lat + tall))}
+    h, ov, rh, _ = measure(a, b, reach=3e6)
+    assert not ov
+    assert rh > 500_000 and within_clause(h, rh), (h, rh)
+
+
+def test_small_footprints_far_apart() -> None:
+    """Two 100 m squares 900 km apart: the gap is one geodesic, to within the clause."""
+    a = {"geometry": poly((10.0, 5.0), (10.001, 5.0), (10.001, 5.001), (10.0, 5.001))}
+    b = {"geometry": poly((18.0, 6.0), (18.001, 6.0), (18.001, 6.001), (18.0, 6.001))}
+    h, _, rh, _ = measure(a, b, reach=3e6)
+    assert within_clause(h, rh), (h, rh)
+    assert measure(a, b, reach=rh - 500)[0] >= rh - 500  # beyond reach: any value above it
+
+
 def test_large_and_small_across_the_antimeridian() -> None:
     a = {"geometry": poly((176.0, 10.0), (-176.0, 10.0), (-176.0, 12.0), (176.0, 12.0))}
     b = {"geometry": poly((-175.99, 11.0), (-175.98, 11.0), (-175.98, 11.01), (-175.99, 11.01))}

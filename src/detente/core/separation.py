@@ -21,7 +21,9 @@ How:
   gives a lower bound. Densified chords stand at most ``SAGITTA_M`` from the true
   edge image; that is subtracted too.
 * Pairs too wide for one projection are clipped to where they can be near each
-  other, then cut into longitude strips, each pair of strips measured on its own.
+  other, then cut into longitude strips, each pair of strips measured on its own;
+  strips too far apart east-west for even that are measured point by point
+  (``_far_pair``).
 * Circle to circle is measured exactly (Karney's geodesic); circle to polygon is
   ``max(0, d(centre, polygon) - r)``, exact on a geodesic surface, with ``d`` measured
   in an azimuthal equidistant projection around the centre (distances from it are
@@ -54,6 +56,9 @@ GRID_DEG = 0.25  # central meridians lie on this grid
 R_SCALE = 6.33e6  # k <= 1 + x^2 / (2 R^2) (smallest radius seen: 6.355e6 m)
 MAX_SCALE_EXCESS = 3e-4  # above this, a pair is cut into strips
 STRIP_DEG = 1.0
+SEED_DEG = 0.1  # first spacing of samples on a far pair's boundary
+REFINE_REL = 2e-4  # a far pair's bound is refined to within this share of its best sample
+REFINE_ROUNDS = 40
 
 
 @lru_cache(maxsize=4096)
@@ -260,28 +265,32 @@ def _projected_low(da: ObjArray, db: ObjArray, ba: FloatArray, bb: FloatArray,
 
 
 def _centred_low(ga: ObjArray, ra: FloatArray, gb: ObjArray, rb: FloatArray) -> FloatArray:
-    """Lower bounds of ``h`` for pairs of a circle and a polygon (either way round).
-
-    The polygon is densified and put in an azimuthal equidistant projection around the
-    circle's centre: each vertex at its geodesic distance from the centre, along its
-    azimuth (Karney's inverse, all vertices in one call). Distances from the centre are
-    then geodesic however large the pair, so the distance to the polygon's chorded
-    image is within ``SAGITTA_M`` of the true distance.
-    """
+    """Lower bounds of ``h`` for pairs of a circle and a polygon (either way round):
+    the distance from the centre (see ``_from_points``) less the radius."""
     circle_a = ra > 0
     centres = shapely.get_coordinates(np.where(circle_a, ga, gb))
     polys = densify(np.where(circle_a, gb, ga))
-    radius = np.where(circle_a, ra, rb)
+    low: FloatArray = _from_points(centres, polys) - SAGITTA_M - np.where(circle_a, ra, rb)
+    return low
+
+
+def _from_points(xy: FloatArray, polys: ObjArray) -> FloatArray:
+    """Distance from each point ``xy[i]`` to the chorded polygon ``polys[i]``.
+
+    The polygon is put in an azimuthal equidistant projection around its point: each
+    vertex at its geodesic distance from the point, along its azimuth (Karney's inverse,
+    all vertices in one call). Distances from the point are then geodesic however far,
+    so the result is within ``SAGITTA_M`` of the true distance to the densified polygon.
+    """
     owner = np.repeat(np.arange(len(polys)), shapely.get_num_coordinates(polys))
 
-    def fwd(xy: FloatArray) -> FloatArray:
-        az, _, dist = GEOD.inv(centres[owner, 0], centres[owner, 1], xy[:, 0], xy[:, 1])
+    def fwd(c: FloatArray) -> FloatArray:
+        az, _, dist = GEOD.inv(xy[owner, 0], xy[owner, 1], c[:, 0], c[:, 1])
         az = np.radians(az)
         return np.column_stack([dist * np.sin(az), dist * np.cos(az)])
 
-    d = shapely.distance(shapely.points(0.0, 0.0), shapely.transform(polys, fwd))
-    low: FloatArray = d - SAGITTA_M - radius
-    return low
+    out: FloatArray = shapely.distance(shapely.points(0.0, 0.0), shapely.transform(polys, fwd))
+    return out
 
 
 def _wide_pair(ga: shapely.Geometry, gb: shapely.Geometry, reach: float) -> float:
@@ -305,9 +314,83 @@ def _wide_pair(ga: shapely.Geometry, gb: shapely.Geometry, reach: float) -> floa
     near_a, near_b = np.nonzero(~apart)
     if len(near_a) == 0:
         return math.inf
-    low = _projected_low(densify(strips_a[near_a]), densify(strips_b[near_b]), ba[near_a],
-                         bb[near_b])
-    return max(0.0, float(np.min(low)))
+    low, k = _projected_low(densify(strips_a[near_a]), densify(strips_b[near_b]), ba[near_a],
+                            bb[near_b], with_scale=True)
+    # Strips far apart east-west stretch one projection too much: those that may hold the
+    # nearest points are measured point by point instead.
+    far = k - 1.0 > MAX_SCALE_EXCESS
+    best = float(np.min(low[~far])) if not far.all() else math.inf
+    for i in np.flatnonzero(far)[np.argsort(low[far])]:
+        if low[i] >= min(best, reach):
+            break
+        best = min(best, _far_pair(strips_a[near_a[i]], strips_b[near_b[i]]))
+    return max(0.0, best)
+
+
+def _far_pair(ga: shapely.Geometry, gb: shapely.Geometry) -> float:
+    """A lower bound of ``h`` between two disjoint footprints, within ``REFINE_REL``.
+
+    ``h`` is the least ``d(p, B)`` over the points ``p`` of A's boundary, and
+    ``d(p, B)`` is measured from ``p`` (``_from_points``) with no scale error. It
+    changes no faster than ``p`` moves, so an edge of true length at most ``l`` between
+    samples ``f0`` and ``f1`` holds nothing below ``(f0 + f1 - l) / 2``. Edges whose
+    bound is not yet within ``REFINE_REL`` of the best sample are halved (in lon/lat,
+    where they are straight) until every bound is.
+    """
+    if shapely.get_num_coordinates(ga) < shapely.get_num_coordinates(densify(np.array([gb]))[0]):
+        ga, gb = gb, ga  # each sample costs a pass over B's vertices: B is the smaller
+    b = densify(np.array([gb]))[0]
+    p0, p1 = _boundary_edges(ga)
+    ends = np.concatenate([p0, p1])
+    f = _from_points(ends, np.full(len(ends), b, dtype=object)) - SAGITTA_M
+    f0, f1 = f[: len(p0)], f[len(p0):]
+    upper = float(np.min(f)) + 2 * SAGITTA_M
+    settled = math.inf
+    for _ in range(REFINE_ROUNDS):
+        bound = np.minimum((f0 + f1 - _edge_length_up(p0, p1)) / 2, np.minimum(f0, f1))
+        open_ = bound < upper * (1.0 - REFINE_REL)
+        if (~open_).any():
+            settled = min(settled, float(np.min(bound[~open_])))
+        if not open_.any():
+            return settled
+        p0, p1, f0, f1 = p0[open_], p1[open_], f0[open_], f1[open_]
+        mid = (p0 + p1) / 2
+        fm = _from_points(mid, np.full(len(mid), b, dtype=object)) - SAGITTA_M
+        upper = min(upper, float(np.min(fm)) + 2 * SAGITTA_M)
+        p0, p1 = np.concatenate([p0, mid]), np.concatenate([mid, p1])
+        f0, f1 = np.concatenate([f0, fm]), np.concatenate([fm, f1])
+    bound = np.minimum((f0 + f1 - _edge_length_up(p0, p1)) / 2, np.minimum(f0, f1))
+    return min(settled, float(np.min(bound)))
+
+
+def _boundary_edges(g: shapely.Geometry) -> tuple[FloatArray, FloatArray]:
+    """Start and end points of every boundary edge of ``g``, edges at most ``SEED_DEG``
+    long (a point part is an edge of length 0)."""
+    lines: list[Any] = []
+    for part in shapely.get_parts(g):
+        if shapely.get_type_id(part) == 3:  # Polygon
+            lines.extend(shapely.get_rings(part))
+        else:
+            lines.append(part)
+    starts, ends = [], []
+    for line in lines:
+        c = shapely.get_coordinates(shapely.segmentize(line, SEED_DEG))
+        starts.append(c[:-1] if len(c) > 1 else c)
+        ends.append(c[1:] if len(c) > 1 else c)
+    return np.concatenate(starts), np.concatenate(ends)
+
+
+def _edge_length_up(p0: FloatArray, p1: FloatArray) -> FloatArray:
+    """Upper bounds of the true lengths of edges straight in lon/lat: metres per degree
+    of latitude at their largest (the higher end), of longitude at their largest (the
+    end nearer the equator, or the equator)."""
+    lat0, lat1 = np.abs(p0[:, 1]), np.abs(p1[:, 1])
+    nearest = np.where(p0[:, 1] * p1[:, 1] <= 0, 0.0, np.minimum(lat0, lat1))
+    m_max, _ = _per_degree(np.maximum(lat0, lat1))
+    _, p_max = _per_degree(nearest)
+    out: FloatArray = np.hypot((p1[:, 1] - p0[:, 1]) * m_max,
+                               (p1[:, 0] - p0[:, 0]) * p_max) * (1 + 1e-9) + 1e-6
+    return out
 
 
 def _strips(g: shapely.Geometry) -> ObjArray:
