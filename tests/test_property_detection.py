@@ -88,6 +88,10 @@ def volumes(draw: st.DrawFn, base: tuple[float, float], i: int, anchor: Any,
     zone = draw(st.integers(0, 4)) == 0
     if zone:
         props.update(zone=True, restriction=draw(st.sampled_from(["prohibited", "notify"])))
+        # Absent: every party but the owner; named parties may include the owner.
+        applies = draw(st.sampled_from([None, [], ["A"], ["B", "C"], PARTIES]))
+        if applies is not None:
+            props["applies_to"] = applies
     props.update(party=draw(st.sampled_from(PARTIES)), alt_lower_m=lo, alt_upper_m=hi,
                  time_start=hh(start), time_end=hh(start + length),
                  kind=draw(st.sampled_from([None, "air", "ground"])))
