@@ -8,11 +8,12 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 
 from detente.core.detect import detect
 from detente.core.minima import Minima, Separation
 from detente.core.scenario import read_scenario
+from detente.errors import InputError
 from detente.formats.geojson import export_scenario
 from detente.service import Deconfliction
 from detente.store import open_store
@@ -38,7 +39,24 @@ def stored_pairs(svc: Deconfliction) -> set[frozenset[tuple[str, str]]]:
 def test_store_agrees_with_engine(new_db, case: tuple[dict[str, Any], dict[str, Any]]
                                   ) -> None:
     """Submitting a scenario party by party finds the conflicts `check` finds at once."""
+    store_matches_engine(new_db, *case)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(scenarios(far=True))
+def test_store_agrees_with_engine_at_large_minima(new_db, case: tuple[dict[str, Any],
+                                                                     dict[str, Any]]) -> None:
+    """Footprints up to 980 km across and minima up to 1,900 km: the stored search
+    boxes, widened that far, wrap the antimeridian and reach high latitudes."""
     fc, minima_doc = case
+    try:
+        read_scenario(fc)
+    except InputError:
+        assume(False)  # outside the accuracy bounds: refused alike (the engine's tests)
+    store_matches_engine(new_db, fc, minima_doc)
+
+
+def store_matches_engine(new_db, fc: dict[str, Any], minima_doc: dict[str, Any]) -> None:
     fc = {**fc, "features": [f for f in fc["features"] if not f["properties"].get("zone")]}
     minima = Minima.from_json(minima_doc)
     svc = service(new_db, minima)
