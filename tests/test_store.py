@@ -232,6 +232,20 @@ def test_nul_characters_are_bad_input_on_postgis_and_change_nothing(new_db, back
         assert [o.ext_id for o in svc.store.list_owners(party="A", zone=False)] == ["a\u0000b"]
 
 
+def test_events_of_some_parties_in_a_range(new_db) -> None:
+    """What the event hub reads: the events of the parties listening, newer than what it
+    has read and no newer than the newest it saw, in id order, a page at a time."""
+    st = service(new_db).store
+    with st.write():
+        ids = st.add_events([(p, "conflict.opened", None, f'{{"n": {k}}}')
+                             for k, p in enumerate("ABCABCAB")], "2030-01-01T00:00:00Z", 0.0)
+    got = st.events_for(["A", "C"], ids[0], ids[6], 10)
+    assert [(e.id, e.party) for e in got] == [(ids[2], "C"), (ids[3], "A"), (ids[5], "C"),
+                                              (ids[6], "A")]
+    assert [e.id for e in st.events_for(["A", "C"], ids[0], ids[6], 2)] == ids[2:4]
+    assert st.events_for(["B"], ids[7], ids[7], 10) == []
+
+
 def test_positions_chain_prune_and_heads(new_db) -> None:
     """Reports are appended with a pointer to their activity's previous one: a track is
     walked back from its head, stops at ``since`` and at pruned reports; saved heads

@@ -35,6 +35,7 @@ from ..store.dialogue_contract import Attempt, Due, EventRow
 
 T = TypeVar("T")
 log = logging.getLogger("detente.api")
+HUB_PAGE = 1000  # events the hub reads at a time
 
 
 @dataclass(frozen=True)
@@ -250,16 +251,25 @@ class Hub(_Worker):
     async def run(self) -> None:
         self.last = await self.call(lambda st: st.last_event_id())
         while True:
-            rows = await self.call(lambda st: st.events_after(None, self.last, 1000))
-            for e in rows:
-                listeners = self.queues.get(e.party, ())
-                if listeners:
+            upto = await self.call(lambda st: st.last_event_id())
+            # Only the events of parties with a stream open are read (a submission in a
+            # crowd makes hundreds, mostly for nobody listening: reading them all was a
+            # tenth of the server's time). Who listens is looked at after ``upto``: a
+            # stream opened later replays everything up to ``upto`` from the store.
+            parties = sorted(p for p, listeners in self.queues.items() if listeners)
+            after = self.last
+            while parties and after < upto:
+                rows = await self.call(partial(_listened, parties=parties, after=after,
+                                               upto=upto))
+                for e in rows:
                     message = _sse(e)  # formatted once for all of the party's streams
-                    for q in listeners:
+                    for q in self.queues.get(e.party, ()):
                         q.put_nowait((e, message))
-                self.last = e.id
-            if len(rows) < 1000:
-                await self.nap(self.poll_s)
+                if len(rows) < HUB_PAGE:
+                    break
+                after = rows[-1].id
+            self.last = upto
+            await self.nap(self.poll_s)
 
     async def stream(self, party: str, after: int) -> AsyncIterator[bytes]:
         """Server-Sent Events for one party from event ``after`` on; nothing is lost
@@ -311,6 +321,10 @@ class Hub(_Worker):
         for queues in self.queues.values():
             for q in queues:
                 q.put_nowait(None)
+
+
+def _listened(st: Store, *, parties: list[str], after: int, upto: int) -> list[EventRow]:
+    return st.events_for(parties, after, upto, HUB_PAGE)
 
 
 def _page(st: Store, *, party: str, after: int) -> list[EventRow]:

@@ -136,6 +136,11 @@ class DialogueStore(Protocol):
 
     def events_after(self, party: str | None, after: int, limit: int) -> list[EventRow]: ...
 
+    def events_for(self, parties: Sequence[str], after: int, upto: int, limit: int
+                   ) -> list[EventRow]:
+        """Events of these parties with ``after < id <= upto``, in id order, at most
+        ``limit`` of them."""
+
     def last_event_id(self, party: str | None = None) -> int:
         """The newest event's id (of this party's; 0: none)."""
         ...

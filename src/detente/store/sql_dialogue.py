@@ -152,6 +152,14 @@ class SQLDialogue:
                                      "id > ? ORDER BY id LIMIT ?", (party, after, limit))
         return [EventRow(*r) for r in rows]
 
+    def events_for(self, parties: Sequence[str], after: int, upto: int, limit: int
+                   ) -> list[EventRow]:
+        marks = ",".join("?" * len(parties))
+        rows = self.conn.execute(f"SELECT {_EVENT_COLS} FROM events WHERE party IN ({marks}) "
+                                 "AND id > ? AND id <= ? ORDER BY id LIMIT ?",
+                                 (*parties, after, upto, limit))
+        return [EventRow(*r) for r in rows]
+
     def last_event_id(self, party: str | None = None) -> int:
         if party is None:
             row = self.conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
