@@ -251,25 +251,37 @@ class Hub(_Worker):
     async def run(self) -> None:
         self.last = await self.call(lambda st: st.last_event_id())
         while True:
-            upto = await self.call(lambda st: st.last_event_id())
             # Only the events of parties with a stream open are read (a submission in a
             # crowd makes hundreds, mostly for nobody listening: reading them all was a
-            # tenth of the server's time). Who listens is looked at after ``upto``: a
-            # stream opened later replays everything up to ``upto`` from the store.
-            parties = sorted(p for p, listeners in self.queues.items() if listeners)
-            after = self.last
-            while parties and after < upto:
-                rows = await self.call(partial(_listened, parties=parties, after=after,
+            # tenth of the server's time), with the newest id, in one call.
+            asked = self._listening()
+            upto, rows = await self.call(partial(_newest_and_listened, parties=asked,
+                                                 after=self.last))
+            self._hand(rows)
+            while len(rows) == HUB_PAGE:
+                rows = await self.call(partial(_listened, parties=asked, after=rows[-1].id,
                                                upto=upto))
-                for e in rows:
-                    message = _sse(e)  # formatted once for all of the party's streams
-                    for q in self.queues.get(e.party, ()):
-                        q.put_nowait((e, message))
-                if len(rows) < HUB_PAGE:
-                    break
-                after = rows[-1].id
+                self._hand(rows)
+            # A party whose first stream opened during that call was not asked for, and
+            # its replay from the store may have stopped short of ``upto``.
+            late = [p for p in self._listening() if p not in asked]
+            after = self.last
+            while late and after < upto:
+                rows = await self.call(partial(_listened, parties=late, after=after,
+                                               upto=upto))
+                self._hand(rows)
+                after = rows[-1].id if len(rows) == HUB_PAGE else upto
             self.last = upto
             await self.nap(self.poll_s)
+
+    def _listening(self) -> list[str]:
+        return sorted(p for p, listeners in self.queues.items() if listeners)
+
+    def _hand(self, rows: list[EventRow]) -> None:
+        for e in rows:
+            message = _sse(e)  # formatted once for all of the party's streams
+            for q in self.queues.get(e.party, ()):
+                q.put_nowait((e, message))
 
     async def stream(self, party: str, after: int) -> AsyncIterator[bytes]:
         """Server-Sent Events for one party from event ``after`` on; nothing is lost
@@ -325,6 +337,12 @@ class Hub(_Worker):
 
 def _listened(st: Store, *, parties: list[str], after: int, upto: int) -> list[EventRow]:
     return st.events_for(parties, after, upto, HUB_PAGE)
+
+
+def _newest_and_listened(st: Store, *, parties: list[str], after: int
+                         ) -> tuple[int, list[EventRow]]:
+    upto = st.last_event_id()
+    return upto, _listened(st, parties=parties, after=after, upto=upto) if parties else []
 
 
 def _page(st: Store, *, party: str, after: int) -> list[EventRow]:
