@@ -337,9 +337,9 @@ def _far_pair(ga: shapely.Geometry, gb: shapely.Geometry) -> float:
     bound is not yet within ``REFINE_REL`` of the best sample are halved (in lon/lat,
     where they are straight) until every bound is.
     """
-    if shapely.get_num_coordinates(ga) < shapely.get_num_coordinates(densify(np.array([gb]))[0]):
-        ga, gb = gb, ga  # each sample costs a pass over B's vertices: B is the smaller
-    b = densify(np.array([gb]))[0]
+    da, b = densify(np.array([ga, gb], dtype=object))
+    if shapely.get_num_coordinates(da) < shapely.get_num_coordinates(b):
+        ga, b = gb, da  # each sample costs a pass over B's vertices: B is the smaller
     p0, p1 = _boundary_edges(ga)
     ends = np.concatenate([p0, p1])
     f = _from_points(ends, np.full(len(ends), b, dtype=object)) - SAGITTA_M
