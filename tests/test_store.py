@@ -56,6 +56,27 @@ def test_store_agrees_with_engine_at_large_minima(new_db, case: tuple[dict[str, 
     store_matches_engine(new_db, fc, minima_doc)
 
 
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(scenarios(crowd=True))
+def test_store_records_the_red_line_entries_the_engine_finds(
+        new_db, case: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """Zones and activities submitted party by party (red lines before or after what
+    enters them, to whom they apply as named) record the entries `check` finds at once."""
+    fc, minima_doc = case
+    svc = service(new_db, Minima.from_json(minima_doc))
+    by_party: dict[str, list[Any]] = {}
+    for f in fc["features"]:
+        by_party.setdefault(f["properties"]["party"], []).append(f)
+    for party, feats in by_party.items():
+        svc.submit(read_scenario(collection(*feats), default_party=party), override=True)
+    scen = read_scenario(fc)
+    found = detect(scen.activities, scen.zones, Minima.from_json(minima_doc))
+    expected = {(scen.activities.activity[v], scen.zones.activity[z])
+                for v, z in zip(found.violations.volume, found.violations.zone, strict=True)}
+    got = {(x["activity"], x["zone"]) for x in svc.store.list_violations(party=None)}
+    assert got == expected
+
+
 def store_matches_engine(new_db, fc: dict[str, Any], minima_doc: dict[str, Any]) -> None:
     fc = {**fc, "features": [f for f in fc["features"] if not f["properties"].get("zone")]}
     minima = Minima.from_json(minima_doc)
