@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from detente.core.detect import detect
 from detente.core.minima import Minima, Separation
@@ -75,6 +76,56 @@ def test_store_records_the_red_line_entries_the_engine_finds(
                 for v, z in zip(found.violations.volume, found.violations.zone, strict=True)}
     got = {(x["activity"], x["zone"]) for x in svc.store.list_violations(party=None)}
     assert got == expected
+
+
+def _moved(f: dict[str, Any], dx: float, dy: float) -> dict[str, Any]:
+    """The feature with its footprint shifted (longitudes wrapped, latitudes kept inside
+    the accuracy bounds)."""
+    def at(p: list[float]) -> list[float]:
+        return [(p[0] + dx + 180.0) % 360.0 - 180.0, max(-79.99, min(79.99, p[1] + dy))]
+
+    g = f["geometry"]
+    coords = (at(g["coordinates"]) if g["type"] == "Point"
+              else [[at(p) for p in ring] for ring in g["coordinates"]])
+    return {**f, "geometry": {"type": g["type"], "coordinates": coords}}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(scenarios(crowd=True), st.data())
+def test_replacing_and_cancelling_leave_what_check_finds(
+        new_db, case: tuple[dict[str, Any], dict[str, Any]], data: st.DataObject) -> None:
+    """Activities submitted party by party, then some moved (resubmitted under their ids:
+    their conflicts recomputed) and some cancelled: the open conflicts are those `check`
+    finds in what is left."""
+    fc, minima_doc = case
+    acts = [f for f in fc["features"] if not f["properties"].get("zone")]
+    ids = [f["id"] for f in acts]
+    assume(ids)
+    moved = data.draw(st.sets(st.sampled_from(ids)), label="moved")
+    cancelled = data.draw(st.sets(st.sampled_from(ids)), label="cancelled")
+    step = st.sampled_from([0.0, 0.002, -0.004, 0.01])
+    final = {f["id"]: (_moved(f, data.draw(step), data.draw(step)) if f["id"] in moved else f)
+             for f in acts}
+    try:
+        read_scenario(collection(*final.values()))
+    except InputError:
+        assume(False)  # moved out of the accuracy bounds
+    svc = service(new_db, Minima.from_json(minima_doc))
+    for group in (acts, [final[i] for i in ids if i in moved]):
+        by_party: dict[str, list[Any]] = {}
+        for f in group:
+            by_party.setdefault(f["properties"]["party"], []).append(f)
+        for party, feats in by_party.items():
+            svc.submit(read_scenario(collection(*feats), default_party=party))
+    for f in acts:
+        if f["id"] in cancelled:
+            svc.cancel(f["properties"]["party"], str(f["id"]))
+    scen = read_scenario(collection(*(final[i] for i in ids if i not in cancelled)))
+    found = detect(scen.activities, scen.zones, Minima.from_json(minima_doc))
+    a = scen.activities
+    expected = {frozenset({(a.party[i], a.activity[i]), (a.party[j], a.activity[j])})
+                for i, j in zip(found.conflicts.a, found.conflicts.b, strict=True)}
+    assert stored_pairs(svc) == expected
 
 
 def store_matches_engine(new_db, fc: dict[str, Any], minima_doc: dict[str, Any]) -> None:
