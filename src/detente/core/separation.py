@@ -59,6 +59,7 @@ STRIP_DEG = 1.0
 SEED_DEG = 0.1  # first spacing of samples on a far pair's boundary
 REFINE_REL = 2e-4  # a far pair's bound is refined to within this share of its best sample
 REFINE_ROUNDS = 40
+POINT_PAIRS = 1_000_000  # point-vertex pairs measured at a time in a far pair
 
 
 @lru_cache(maxsize=4096)
@@ -341,8 +342,7 @@ def _far_pair(ga: shapely.Geometry, gb: shapely.Geometry) -> float:
     if shapely.get_num_coordinates(da) < shapely.get_num_coordinates(b):
         ga, b = gb, da  # each sample costs a pass over B's vertices: B is the smaller
     p0, p1 = _boundary_edges(ga)
-    ends = np.concatenate([p0, p1])
-    f = _from_points(ends, np.full(len(ends), b, dtype=object)) - SAGITTA_M
+    f = _distances_to(np.concatenate([p0, p1]), b) - SAGITTA_M
     f0, f1 = f[: len(p0)], f[len(p0):]
     upper = float(np.min(f)) + 2 * SAGITTA_M
     settled = math.inf
@@ -355,12 +355,23 @@ def _far_pair(ga: shapely.Geometry, gb: shapely.Geometry) -> float:
             return settled
         p0, p1, f0, f1 = p0[open_], p1[open_], f0[open_], f1[open_]
         mid = (p0 + p1) / 2
-        fm = _from_points(mid, np.full(len(mid), b, dtype=object)) - SAGITTA_M
+        fm = _distances_to(mid, b) - SAGITTA_M
         upper = min(upper, float(np.min(fm)) + 2 * SAGITTA_M)
         p0, p1 = np.concatenate([p0, mid]), np.concatenate([mid, p1])
         f0, f1 = np.concatenate([f0, fm]), np.concatenate([fm, f1])
     bound = np.minimum((f0 + f1 - _edge_length_up(p0, p1)) / 2, np.minimum(f0, f1))
     return min(settled, float(np.min(bound)))
+
+
+def _distances_to(xy: FloatArray, b: shapely.Geometry) -> FloatArray:
+    """``_from_points`` from many points to one footprint, in pieces of at most
+    ``POINT_PAIRS`` point-vertex pairs (two long footprints side by side can ask for
+    thousands of samples against thousands of vertices)."""
+    step = max(1, POINT_PAIRS // max(1, int(shapely.get_num_coordinates(b))))
+    out: FloatArray = np.concatenate([np.empty(0)] + [
+        _from_points(xy[k:k + step], np.full(len(xy[k:k + step]), b, dtype=object))
+        for k in range(0, len(xy), step)])
+    return out
 
 
 def _boundary_edges(g: shapely.Geometry) -> tuple[FloatArray, FloatArray]:
