@@ -5,6 +5,8 @@ recompute conflicts, export round-trips, concurrent writers stay whole."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -28,6 +30,27 @@ def service(new_db, minima: Minima | None = None) -> Deconfliction:
     store = open_store(new_db())
     store.initialise(minima or Minima(Separation(500.0, 50.0, 60.0)))
     return Deconfliction(store)
+
+
+@contextmanager
+def serving(new_db, minima: Minima) -> Iterator[Deconfliction]:
+    """A service on a fresh database, its store closed after (hypothesis runs a test
+    hundreds of times: PostgreSQL would run out of connections)."""
+    svc = service(new_db, minima)
+    try:
+        yield svc
+    finally:
+        svc.store.close()
+
+
+def submit_by_party(svc: Deconfliction, feats: list[dict[str, Any]], *,
+                    override: bool = False) -> None:
+    """One submission per party, in order of first appearance."""
+    by_party: dict[str, list[Any]] = {}
+    for f in feats:
+        by_party.setdefault(f["properties"]["party"], []).append(f)
+    for party, group in by_party.items():
+        svc.submit(read_scenario(collection(*group), default_party=party), override=override)
 
 
 def stored_pairs(svc: Deconfliction) -> set[frozenset[tuple[str, str]]]:
@@ -64,17 +87,14 @@ def test_store_records_the_red_line_entries_the_engine_finds(
     """Zones and activities submitted party by party (red lines before or after what
     enters them, to whom they apply as named) record the entries `check` finds at once."""
     fc, minima_doc = case
-    svc = service(new_db, Minima.from_json(minima_doc))
-    by_party: dict[str, list[Any]] = {}
-    for f in fc["features"]:
-        by_party.setdefault(f["properties"]["party"], []).append(f)
-    for party, feats in by_party.items():
-        svc.submit(read_scenario(collection(*feats), default_party=party), override=True)
+    minima = Minima.from_json(minima_doc)
+    with serving(new_db, minima) as svc:
+        submit_by_party(svc, fc["features"], override=True)
+        got = {(x["activity"], x["zone"]) for x in svc.store.list_violations(party=None)}
     scen = read_scenario(fc)
-    found = detect(scen.activities, scen.zones, Minima.from_json(minima_doc))
+    found = detect(scen.activities, scen.zones, minima)
     expected = {(scen.activities.activity[v], scen.zones.activity[z])
                 for v, z in zip(found.violations.volume, found.violations.zone, strict=True)}
-    got = {(x["activity"], x["zone"]) for x in svc.store.list_violations(party=None)}
     assert got == expected
 
 
@@ -110,39 +130,34 @@ def test_replacing_and_cancelling_leave_what_check_finds(
         read_scenario(collection(*final.values()))
     except InputError:
         assume(False)  # moved out of the accuracy bounds
-    svc = service(new_db, Minima.from_json(minima_doc))
-    for group in (acts, [final[i] for i in ids if i in moved]):
-        by_party: dict[str, list[Any]] = {}
-        for f in group:
-            by_party.setdefault(f["properties"]["party"], []).append(f)
-        for party, feats in by_party.items():
-            svc.submit(read_scenario(collection(*feats), default_party=party))
-    for f in acts:
-        if f["id"] in cancelled:
-            svc.cancel(f["properties"]["party"], str(f["id"]))
+    minima = Minima.from_json(minima_doc)
+    with serving(new_db, minima) as svc:
+        submit_by_party(svc, acts)
+        submit_by_party(svc, [final[i] for i in ids if i in moved])
+        for f in acts:
+            if f["id"] in cancelled:
+                svc.cancel(f["properties"]["party"], str(f["id"]))
+        got = stored_pairs(svc)
     scen = read_scenario(collection(*(final[i] for i in ids if i not in cancelled)))
-    found = detect(scen.activities, scen.zones, Minima.from_json(minima_doc))
+    found = detect(scen.activities, scen.zones, minima)
     a = scen.activities
     expected = {frozenset({(a.party[i], a.activity[i]), (a.party[j], a.activity[j])})
                 for i, j in zip(found.conflicts.a, found.conflicts.b, strict=True)}
-    assert stored_pairs(svc) == expected
+    assert got == expected
 
 
 def store_matches_engine(new_db, fc: dict[str, Any], minima_doc: dict[str, Any]) -> None:
     fc = {**fc, "features": [f for f in fc["features"] if not f["properties"].get("zone")]}
     minima = Minima.from_json(minima_doc)
-    svc = service(new_db, minima)
-    by_party: dict[str, list[Any]] = {}
-    for f in fc["features"]:
-        by_party.setdefault(f["properties"]["party"], []).append(f)
-    for party, feats in by_party.items():
-        svc.submit(read_scenario(collection(*feats), default_party=party))
+    with serving(new_db, minima) as svc:
+        submit_by_party(svc, fc["features"])
+        got = stored_pairs(svc)
     scen = read_scenario(fc)
     found = detect(scen.activities, scen.zones, minima)
     acts = scen.activities
     expected = {frozenset({(acts.party[a], acts.activity[a]), (acts.party[b], acts.activity[b])})
                 for a, b in zip(found.conflicts.a, found.conflicts.b, strict=True)}
-    assert stored_pairs(svc) == expected
+    assert got == expected
 
 
 def test_replace_and_cancel_recompute(new_db) -> None:
