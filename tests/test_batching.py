@@ -72,20 +72,24 @@ def test_combined_submissions_equal_one_by_one(new_db, case: tuple[dict[str, Any
     zones = [f for f in fc["features"] if f["properties"].get("zone")]
     acts = [f for f in fc["features"] if not f["properties"].get("zone")]
     one, many = service(new_db(), minima), service(new_db(), minima)
-    for svc in (one, many):
-        for z in zones:
-            svc.submit(read_scenario(collection(z)), actor=z["properties"]["party"])
-    items = [item(f) for f in acts]
-    alone: list[SubmitResult | DetenteError] = []
-    for it in items:
-        try:
-            alone.append(one.submit(it.scenario, actor=it.actor, versions=it.versions))
-        except DetenteError as exc:
-            alone.append(exc)
-    together = many.submit_each(items)
-    assert [outcome(r) for r in together] == [outcome(r) for r in alone]
-    assert audit(many) == audit(one)
-    assert verify(many.store)["ok"]
+    try:  # (closed after each example: PostgreSQL would run out of connections)
+        for svc in (one, many):
+            for z in zones:
+                svc.submit(read_scenario(collection(z)), actor=z["properties"]["party"])
+        items = [item(f) for f in acts]
+        alone: list[SubmitResult | DetenteError] = []
+        for it in items:
+            try:
+                alone.append(one.submit(it.scenario, actor=it.actor, versions=it.versions))
+            except DetenteError as exc:
+                alone.append(exc)
+        together = many.submit_each(items)
+        assert [outcome(r) for r in together] == [outcome(r) for r in alone]
+        assert audit(many) == audit(one)
+        assert verify(many.store)["ok"]
+    finally:
+        one.store.close()
+        many.store.close()
 
 
 def test_a_conflict_within_the_batch_is_the_later_ones(new_db) -> None:
