@@ -23,7 +23,7 @@ from detente.store import open_store
 from detente.store.track_contract import TrackingRow
 
 from .conftest import collection, feature, raw_sql, square
-from .test_property_detection import scenarios
+from .test_property_detection import _wrap, scenarios
 
 
 def service(new_db, minima: Minima | None = None) -> Deconfliction:
@@ -102,7 +102,7 @@ def _moved(f: dict[str, Any], dx: float, dy: float) -> dict[str, Any]:
     """The feature with its footprint shifted (longitudes wrapped, latitudes kept inside
     the accuracy bounds)."""
     def at(p: list[float]) -> list[float]:
-        return [(p[0] + dx + 180.0) % 360.0 - 180.0, max(-79.99, min(79.99, p[1] + dy))]
+        return [_wrap(p[0] + dx), max(-79.99, min(79.99, p[1] + dy))]
 
     g = f["geometry"]
     coords = (at(g["coordinates"]) if g["type"] == "Point"
@@ -138,12 +138,8 @@ def test_replacing_and_cancelling_leave_what_check_finds(
             if f["id"] in cancelled:
                 svc.cancel(f["properties"]["party"], str(f["id"]))
         got = stored_pairs(svc)
-    scen = read_scenario(collection(*(final[i] for i in ids if i not in cancelled)))
-    found = detect(scen.activities, scen.zones, minima)
-    a = scen.activities
-    expected = {frozenset({(a.party[i], a.activity[i]), (a.party[j], a.activity[j])})
-                for i, j in zip(found.conflicts.a, found.conflicts.b, strict=True)}
-    assert got == expected
+    assert got == checked_pairs(collection(*(final[i] for i in ids if i not in cancelled)),
+                                minima)
 
 
 def store_matches_engine(new_db, fc: dict[str, Any], minima_doc: dict[str, Any]) -> None:
@@ -152,12 +148,16 @@ def store_matches_engine(new_db, fc: dict[str, Any], minima_doc: dict[str, Any])
     with serving(new_db, minima) as svc:
         submit_by_party(svc, fc["features"])
         got = stored_pairs(svc)
+    assert got == checked_pairs(fc, minima)
+
+
+def checked_pairs(fc: dict[str, Any], minima: Minima) -> set[frozenset[tuple[str, str]]]:
+    """The conflicting activity pairs `check` finds in a scenario, as ``stored_pairs``."""
     scen = read_scenario(fc)
     found = detect(scen.activities, scen.zones, minima)
-    acts = scen.activities
-    expected = {frozenset({(acts.party[a], acts.activity[a]), (acts.party[b], acts.activity[b])})
-                for a, b in zip(found.conflicts.a, found.conflicts.b, strict=True)}
-    assert got == expected
+    a = scen.activities
+    return {frozenset({(a.party[i], a.activity[i]), (a.party[j], a.activity[j])})
+            for i, j in zip(found.conflicts.a, found.conflicts.b, strict=True)}
 
 
 def test_replace_and_cancel_recompute(new_db) -> None:

@@ -258,24 +258,26 @@ class Hub(_Worker):
             upto, rows = await self.call(partial(_newest_and_listened, parties=asked,
                                                  after=self.last))
             self._hand(rows)
-            while len(rows) == HUB_PAGE:
-                rows = await self.call(partial(_listened, parties=asked, after=rows[-1].id,
-                                               upto=upto))
-                self._hand(rows)
+            if len(rows) == HUB_PAGE:
+                await self._hand_from(asked, rows[-1].id, upto)
             # A party whose first stream opened during that call was not asked for, and
             # its replay from the store may have stopped short of ``upto``.
-            late = [p for p in self._listening() if p not in asked]
-            after = self.last
-            while late and after < upto:
-                rows = await self.call(partial(_listened, parties=late, after=after,
-                                               upto=upto))
-                self._hand(rows)
-                after = rows[-1].id if len(rows) == HUB_PAGE else upto
+            await self._hand_from([p for p in self._listening() if p not in asked],
+                                  self.last, upto)
             self.last = upto
             await self.nap(self.poll_s)
 
     def _listening(self) -> list[str]:
         return sorted(p for p, listeners in self.queues.items() if listeners)
+
+    async def _hand_from(self, parties: list[str], after: int, upto: int) -> None:
+        """Read these parties' events in ``(after, upto]``, a page at a time, and hand
+        them over."""
+        while parties and after < upto:
+            rows = await self.call(partial(_listened, parties=parties, after=after,
+                                           upto=upto))
+            self._hand(rows)
+            after = rows[-1].id if len(rows) == HUB_PAGE else upto
 
     def _hand(self, rows: list[EventRow]) -> None:
         for e in rows:

@@ -134,7 +134,7 @@ class DialogueStore(Protocol):
         """Append (party, type, conflict id, body) events and queue them for the
         party's webhooks; returns their ids."""
 
-    def events_after(self, party: str | None, after: int, limit: int) -> list[EventRow]: ...
+    def events_after(self, party: str, after: int, limit: int) -> list[EventRow]: ...
 
     def events_for(self, parties: Sequence[str], after: int, upto: int, limit: int
                    ) -> list[EventRow]:

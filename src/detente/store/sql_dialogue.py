@@ -143,13 +143,9 @@ class SQLDialogue:
                  for w in hooks.get(p, ()) if w.types is None or t in w.types])
         return ids
 
-    def events_after(self, party: str | None, after: int, limit: int) -> list[EventRow]:
-        if party is None:
-            rows = self.conn.execute(f"SELECT {_EVENT_COLS} FROM events WHERE id > ? "
-                                     "ORDER BY id LIMIT ?", (after, limit))
-        else:
-            rows = self.conn.execute(f"SELECT {_EVENT_COLS} FROM events WHERE party=? AND "
-                                     "id > ? ORDER BY id LIMIT ?", (party, after, limit))
+    def events_after(self, party: str, after: int, limit: int) -> list[EventRow]:
+        rows = self.conn.execute(f"SELECT {_EVENT_COLS} FROM events WHERE party=? AND "
+                                 "id > ? ORDER BY id LIMIT ?", (party, after, limit))
         return [EventRow(*r) for r in rows]
 
     def events_for(self, parties: Sequence[str], after: int, upto: int, limit: int
