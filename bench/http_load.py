@@ -9,10 +9,12 @@ machine's cores, so the figures are a floor.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,8 +25,10 @@ from typing import Any
 import httpx
 import numpy as np
 
+from detente.core.minima import Minima, Separation
 from detente.service.parties import Parties
 from detente.store import open_store
+from detente.store.sqlite import SQLiteStore
 
 from . import rawhttp
 
@@ -83,6 +87,47 @@ async def _load(url: str, tokens: list[str], requests: int, concurrency: int,
     return latencies, errors, wall
 
 
+FLOOR_TABLES = ("conflicts", "events", "audit")  # (their integer primary keys ascend)
+_KEY = {"conflicts": "id", "events": "id", "audit": "seq"}
+
+
+def _row_marks(db: Path) -> dict[str, int]:
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as c:
+        return {t: c.execute(f"SELECT coalesce(max({_KEY[t]}), 0) FROM {t}").fetchone()[0]
+                for t in FLOOR_TABLES}
+
+
+def row_floor(db: Path, marks: dict[str, int], submissions: int) -> dict[str, Any]:
+    """What writing the rows a run stored costs SQLite alone: the conflicts, events and
+    audit entries past ``marks`` copied into a fresh database of the same schema by
+    ``INSERT ... SELECT`` (no Python per row, no detection, no HTTP), in one
+    transaction, committed as the server commits (WAL, synchronous=FULL)."""
+    path = db.parent / "row-floor.db"
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        leftover.unlink(missing_ok=True)
+    store = SQLiteStore(str(path))
+    store.initialise(Minima(Separation(500.0, 150.0, 300.0)))
+    store.close()
+    counts: dict[str, int] = {}
+    with contextlib.closing(sqlite3.connect(str(path), isolation_level=None, uri=True)) as c:
+        c.execute("PRAGMA journal_mode=WAL")
+        c.execute("PRAGMA synchronous=FULL")
+        c.execute("ATTACH ? AS run", (f"file:{db}?mode=ro",))
+        c.execute("INSERT INTO main.owners SELECT * FROM run.owners")  # (foreign keys)
+        os.sync()
+        t = time.perf_counter()
+        c.execute("BEGIN")
+        for table in FLOOR_TABLES:
+            counts[table] = c.execute(
+                f"INSERT INTO main.{table} SELECT * FROM run.{table} WHERE {_KEY[table]} > ?",
+                (marks[table],)).rowcount
+        c.execute("COMMIT")
+        seconds = time.perf_counter() - t
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        leftover.unlink(missing_ok=True)
+    return {"seconds": seconds, "rate": submissions / seconds, **counts}
+
+
 def party_tokens(db: str, prefix: str, count: int = 8) -> list[str]:
     """Fresh tokens of ``count`` load parties (made if missing) in the database."""
     store = open_store(db)
@@ -137,12 +182,15 @@ def http_workload(db: Path, n_stored: int, requests: int, concurrency: int = 16
         out: dict[str, Any] = {"n": n_stored, "requests": requests,
                                "concurrency": concurrency}
         for shape in ("spread", "overlapping"):
+            marks = _row_marks(db)
             lat, errors, wall = asyncio.run(_load(url, tokens, requests, concurrency,
                                                   shape == "overlapping",
                                                   f"{shape}-c{concurrency}"))
             ms = np.percentile(lat, [50, 95, 99]) * 1e3
             out[shape] = {"rate": requests / wall, "p50": float(ms[0]), "p95": float(ms[1]),
                           "p99": float(ms[2]), "errors": errors}
+            if shape == "overlapping":
+                out["floor"] = row_floor(db, marks, requests)
         return out
     finally:
         stop_server(server)

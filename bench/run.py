@@ -188,6 +188,28 @@ def stored_workload(n: int, queries: int, tmp: Path, parties: int = 10) -> dict[
 
 
 # -- report -----------------------------------------------------------------------------
+def _floor_lines(http: list[dict[str, Any]]) -> list[str]:
+    """The overlapping run's rows, written by SQLite alone: a ceiling on that run's rate."""
+    out = ["Floor of the overlapping traffic: the rows its submissions stored, copied by "
+           "SQLite alone into a fresh database of the same schema (`INSERT ... SELECT`, "
+           "one transaction, WAL with synchronous=FULL: no Python per row, no detection, "
+           "no HTTP). Each conflict's row, its two events and its audit entry are what the "
+           "contract asks for (SEMANTICS.md: every pair; the dialogue: an event per "
+           "conflict opened to each party, an audit entry per change). Ceiling: "
+           "submissions / that time; with the spread run's whole cost per submission "
+           "added (HTTP, detection, storage, at the same concurrency), a closer one.", "",
+           "| concurrency | conflicts | events | audit entries | SQLite alone s | "
+           "ceiling /s | ceiling with a spread submission's cost /s | measured /s |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for h in http:
+        f = h["floor"]
+        both = 1.0 / (f["seconds"] / h["requests"] + 1.0 / h["spread"]["rate"])
+        out.append(f"| {h['concurrency']} | {f['conflicts']:,} | {f['events']:,} | "
+                   f"{f['audit']:,} | {f['seconds']:.2f} | {f['rate']:,.0f} | {both:,.0f} | "
+                   f"{h['overlapping']['rate']:,.0f} |")
+    return [*out, ""]
+
+
 def machine() -> dict[str, str]:
     import subprocess
 
@@ -345,6 +367,7 @@ def report(checks: list[dict[str, Any]], stored: list[dict[str, Any]], quick: bo
                 "1,000,000 stored. For reference, the InterUSS DSS publishes ~120-150 req/s "
                 "(p50 ~20 ms) on non-overlapping traffic and ~5-25 req/s on overlapping "
                 "traffic.", ""]
+        out += _floor_lines(http)
     if notify:
         out += notify_section(notify)
     if backends:
