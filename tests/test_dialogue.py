@@ -20,6 +20,7 @@ from detente.api.background import Retry
 from detente.client import Client
 from detente.core.minima import Minima, Separation
 from detente.errors import InputError, NotFound, Refused
+from detente.service.outbox import Destinations
 from detente.service.parties import Parties
 from detente.store import open_store
 
@@ -27,7 +28,9 @@ from .conftest import raw_sql, serving
 from .receiver import Receiver, wait_for
 from .test_api import activity
 
-FAST = Settings(db="", retry=Retry(base_s=0.05, cap_s=0.3), poll_s=0.2, sweep_s=0.2)
+LOOPBACK = ("--webhook-allow", "127.0.0.0/8")  # the tests' receivers listen on loopback
+FAST = Settings(db="", retry=Retry(base_s=0.05, cap_s=0.3), poll_s=0.2, sweep_s=0.2,
+                destinations=Destinations.allowing(LOOPBACK[1:]))
 
 
 def free_port() -> int:
@@ -159,6 +162,67 @@ def test_receiver_down_then_up_gets_every_event_in_order_signed(world) -> None:
         # The message counts as delivered to A once the webhook took it.
         wait_for(lambda: b.messages(conflict_id=cid)[0]["receipts"]["A"]["delivered_at"],
                  what="delivered receipt")
+    finally:
+        receiver.stop()
+
+
+@pytest.mark.parametrize("address", [
+    "127.0.0.1", "127.0.0.2", "[::1]", "localhost", "LOCALHOST.", "10.1.2.3", "172.16.0.9",
+    "192.168.1.1", "169.254.169.254", "[fe80::1]", "[fd00::1]", "[::ffff:127.0.0.1]",
+    "100.64.0.1", "0.0.0.0", "224.0.0.1"])
+def test_a_webhook_to_a_private_address_is_refused_when_registered(new_db, address) -> None:
+    db = new_db()
+    tokens = make_db(db)
+    with serving(Settings(db=db, background=False)) as url, Client(url, tokens["A"]) as a:
+        with pytest.raises(InputError) as refused:
+            a.add_webhook(f"http://{address}:8080/hook")
+        assert "private, loopback or link-local" in str(refused.value)
+        assert "url" in str(refused.value)
+        assert a.webhooks() == []
+        # A public address or a name is taken (a name is checked when sent).
+        assert a.add_webhook("https://93.184.215.14/hook")["url"].startswith("https://")
+        assert a.add_webhook("https://ops.example/hook")["url"] == "https://ops.example/hook"
+
+
+def test_destinations_allow_only_what_the_operator_names() -> None:
+    none, lo = Destinations(), Destinations.allowing(["127.0.0.0/8", "fd00::/8"])
+    assert none.permits("8.8.8.8") and none.permits("2001:4860:4860::8888")
+    for private in ("127.0.0.1", "::1", "10.0.0.1", "::ffff:10.0.0.1", "fe80::1%eth0",
+                    "169.254.169.254", "not an address"):
+        assert not none.permits(private), private
+    assert lo.permits("127.0.0.1") and lo.permits("::ffff:127.0.0.1") and lo.permits("fd12::1")
+    assert not lo.permits("10.0.0.1") and not lo.permits("::1")
+    with pytest.raises(InputError, match="not a network"):
+        Destinations.allowing(["10.0.0.0/33"])
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_a_name_that_resolves_to_loopback_gets_nothing_unless_allowed(new_db, allowed) -> None:
+    """127.1 is no address to Python's ipaddress, so registration takes it as a name;
+    it resolves to 127.0.0.1. Sent through the check, it is refused; the same URL on
+    a server that allows loopback is delivered (so the check, not the name, refused)."""
+    db = new_db()
+    tokens = make_db(db)
+    allow = FAST.destinations if allowed else Destinations()
+    receiver = Receiver(free_port())
+    receiver.start()
+    try:
+        with serving(Settings(**{**FAST.__dict__, "db": db, "destinations": allow})) as url:
+            apis = {who: Client(url, token) for who, token in tokens.items()}
+            a = apis["A"]
+            hook = a.add_webhook(f"http://127.1:{receiver.port}/A")
+            receiver.secrets["A"] = hook["secret"]
+            conflict_between({"api": apis})
+            if allowed:
+                got = wait_for(lambda: receiver.received("A"), what="the delivery")
+                assert got[0]["signed"] and got[0]["body"]["type"] == "conflict.opened"
+            else:
+                log = wait_for(lambda: a.deliveries(hook["id"]), what="an attempt")
+                assert log[0]["status"] is None
+                assert "resolves only to private, loopback or link-local" in log[0]["error"]
+                assert receiver.seen == 0
+            for api in apis.values():
+                api.close()
     finally:
         receiver.stop()
 
@@ -314,8 +378,8 @@ def test_event_in_flight_survives_sigkill_and_is_delivered_after_restart(new_db)
     port = free_port()
 
     def start_server() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([*detente_exe(), "serve", "--db", db, "--port", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen([*detente_exe(), "serve", "--db", db, "--port", str(port),
+                                 *LOOPBACK], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         url = f"http://127.0.0.1:{port}"
 
         def up() -> bool:

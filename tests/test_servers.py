@@ -49,7 +49,8 @@ def servers(db: str, count: int, *extra: str) -> Iterator[list[str]]:
             port = free_port()
             procs.append(subprocess.Popen(
                 [*detente_exe(), "serve", "--db", db, "--port", str(port), "--workers", "2",
-                 *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+                 "--webhook-allow", "127.0.0.0/8", *extra],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
             urls.append(f"http://127.0.0.1:{port}")
         for proc, url in zip(procs, urls, strict=True):
             def up(url: str = url, proc: subprocess.Popen[bytes] = proc) -> bool:

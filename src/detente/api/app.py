@@ -33,7 +33,7 @@ from ..service.incidents import Incidents
 from ..service.journal import Bus
 from ..service.lifecycle import Lifecycle
 from ..service.monitor import Monitor, MonitorSettings
-from ..service.outbox import Outbox
+from ..service.outbox import Destinations, Outbox
 from ..service.parties import Parties, Principal
 from ..store import open_store
 from ..web import mount as mount_web
@@ -58,6 +58,7 @@ class Settings:
     poll_s: float = 0.5  # how often workers look for events committed by other processes
     sweep_s: float = 1.0
     webhook_timeout_s: float = 10.0
+    destinations: Destinations = field(default_factory=Destinations)  # where webhooks go
     tile_url: str | None = None  # the web map's basemap ({z}/{x}/{y}); None: a graticule
     dss: DssAuth | None = None  # how to verify F3548 tokens; None: /dss answers 401
     monitor: MonitorSettings = field(default_factory=MonitorSettings)  # live positions
@@ -75,7 +76,7 @@ class Services:
         self.lifecycle = Lifecycle(self.store, utc_now, bus)
         self.hotline = Hotline(self.store, utc_now, bus)
         self.incidents = Incidents(self.store, utc_now, bus)
-        self.outbox = Outbox(self.store, utc_now, bus)
+        self.outbox = Outbox(self.store, utc_now, bus, settings.destinations)
         self.dss = Dss(self.store, self.deconfliction, utc_now, bus)
 
 
@@ -207,7 +208,8 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.background:
             app.state.hub = Hub(settings.db, bus, settings.poll_s)
             workers = [Dispatcher(settings.db, bus, settings.retry, settings.poll_s,
-                                  settings.webhook_timeout_s), app.state.hub,
+                                  settings.webhook_timeout_s, settings.destinations),
+                       app.state.hub,
                        Sweeper(settings.db, bus, settings.sweep_s),
                        Ticker(settings.db, bus, monitor, settings.tick_s)]
         task = asyncio.create_task(run_all(workers))

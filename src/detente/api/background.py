@@ -29,9 +29,10 @@ from ..service.hotline import Hotline
 from ..service.journal import SYSTEM, Bus, transaction
 from ..service.lifecycle import Lifecycle
 from ..service.monitor import Monitor
-from ..service.outbox import SIGNATURE_HEADER, event_json, sign
+from ..service.outbox import SIGNATURE_HEADER, Destinations, event_json, sign
 from ..store import Store, open_store
 from ..store.dialogue_contract import Attempt, Due, EventRow
+from .egress import webhook_client
 
 T = TypeVar("T")
 log = logging.getLogger("detente.api")
@@ -101,8 +102,10 @@ class Dispatcher(_Worker):
 
     BATCH = 64
 
-    def __init__(self, db: str, bus: Bus, retry: Retry, poll_s: float, timeout_s: float):
+    def __init__(self, db: str, bus: Bus, retry: Retry, poll_s: float, timeout_s: float,
+                 destinations: Destinations):
         super().__init__(db, bus)
+        self.destinations = destinations
         self.retry = retry
         self.poll_s = poll_s
         self.timeout_s = timeout_s
@@ -140,7 +143,7 @@ class Dispatcher(_Worker):
         return batches
 
     async def run(self) -> None:
-        async with httpx.AsyncClient(timeout=self.timeout_s, trust_env=False) as client:
+        async with webhook_client(self.destinations, self.timeout_s) as client:
             while True:
                 due = await self.call(self._claim)
                 for batch in due:

@@ -106,6 +106,11 @@ def serve(
                                   "activity is silent."),
     retention: float = typer.Option(86_400.0, "--track-retention", min=60.0,
                                     help="Live positions: seconds positions are kept."),
+    webhook_allow: list[str] = typer.Option(
+        [], "--webhook-allow", metavar="CIDR", help="A network webhooks may be sent to "
+        "besides public addresses (repeatable), e.g. 127.0.0.0/8 for a receiver on this "
+        "host or 10.0.0.0/8 for the internal network. By default a webhook to a "
+        "private, loopback or link-local address is refused: parties choose the URLs."),
 ) -> None:
     """Run the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs) and, with
     --dss-key, the ASTM F3548 DSS API under /dss/v1 (see docs/f3548.md).
@@ -125,17 +130,22 @@ def serve(
         dss = DssAuth(tuple(k.read_text() for k in dss_key), tuple(dss_audience),
                       tuple(dss_issuer))
     from ..service.monitor import MonitorSettings
+    from ..service.outbox import Destinations
 
     monitor = MonitorSettings(grace_s=grace, silence_s=silence, retention_s=retention)
     app = create_app(Settings(db=path, parallel=_parallel(),
                               workers=workers or os.cpu_count() or 1, tile_url=tiles, dss=dss,
-                              monitor=monitor))
+                              monitor=monitor,
+                              destinations=Destinations.allowing(webhook_allow)))
     err.print(f"detente on http://{host}:{port}/ (the web map; API: /v1, docs: /docs)")
     # What is loaded by now (the libraries: some 100,000 objects) stays for the life of
     # the process: keep it out of the collector's full passes, each of which cost
     # 30 ms here and, under load, stalled a batch of submissions for 60 to 100 ms.
     gc.freeze()
     run(app, host, port)
+
+
+LOOPBACK = ["127.0.0.0/8", "::1"]
 
 
 def demo(
@@ -148,7 +158,8 @@ def demo(
 ) -> None:
     """Create a demo: four fictional parties planning around Maiduguri, then serve it.
 
-    Prints each party's API token and the URL. Try, with a token from the list:
+    Prints each party's API token and the URL. Webhooks may go to this host (loopback),
+    to try them with a receiver of your own. Try, with a token from the list:
 
       curl -H "Authorization: Bearer TOKEN" http://127.0.0.1:8000/v1/conflicts
     """
@@ -173,4 +184,4 @@ def demo(
     live = MonitorSettings()  # (called as a function: typer's defaults are not applied)
     serve(db=str(db), host=host, port=port, workers=0, tiles=None, dss_key=[],
           dss_audience=[], dss_issuer=[], grace=live.grace_s, silence=live.silence_s,
-          retention=live.retention_s)
+          retention=live.retention_s, webhook_allow=LOOPBACK)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,6 +60,66 @@ def verify(secret: str, header: str, body: bytes, *, tolerance_s: float = 300,
     return any(hmac.compare_digest(expected, p[1]) for p in parts if p[0] == "v1")
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Destinations:
+    """Where webhooks may be sent: public addresses, and the networks the server's
+    operator allows besides (a receiver on the same host, the internal network).
+
+    A party chooses its webhook's URL; the server POSTs to it and shows the party each
+    outcome (status, error, time). Unchecked, that lets a party reach and probe the
+    server's own network (a database port, cloud metadata at 169.254.169.254), which
+    is no party's business. Names are checked where the connection is made, on the
+    addresses they resolve to then (see :mod:`detente.api.egress`); a literal address
+    or ``localhost`` is refused already when the webhook is registered.
+    """
+
+    allow: tuple[Network, ...] = ()
+
+    @classmethod
+    def allowing(cls, networks: Sequence[str]) -> Destinations:
+        """From CIDR texts (``127.0.0.0/8``, ``10.1.2.3``, ``fd00::/8``)."""
+        parsed = []
+        for text in networks:
+            try:
+                parsed.append(ipaddress.ip_network(text.strip(), strict=False))
+            except ValueError:
+                raise InputError(f"--webhook-allow: not a network: {text!r} (write it as "
+                                 "10.0.0.0/8, 127.0.0.1 or fd00::/8)") from None
+        return cls(tuple(parsed))
+
+    def permits(self, address: str) -> bool:
+        """Whether a webhook may be sent to this IP address."""
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+        if any(ip in net for net in self.allow):
+            return True
+        return ip.is_global and not ip.is_multicast
+
+    def refusal(self, host: str) -> str | None:
+        """Why a URL's host is refused before any lookup (a literal address or
+        localhost outside what is allowed), or None."""
+        name = host.strip("[]").lower().rstrip(".")
+        if name == "localhost" or name.endswith(".localhost"):
+            address = "127.0.0.1"
+        else:
+            try:
+                address = str(ipaddress.ip_address(name.split("%", 1)[0]))
+            except ValueError:
+                return None  # a name: checked on the addresses it resolves to, when sent
+        if self.permits(address):
+            return None
+        return (f"{host} is a private, loopback or link-local address, where this server "
+                "does not send webhooks (its operator can allow a network: detente "
+                "serve --webhook-allow CIDR)")
+
+
 def event_json(e: EventRow) -> dict[str, Any]:
     """An event as delivered: its id (unique: de-duplicate on it), time and body."""
     return {"id": e.id, "created_at": e.created_at, **orjson.loads(e.body)}
@@ -71,10 +133,12 @@ def webhook_json(w: WebhookRow) -> dict[str, Any]:
 class Outbox:
     """A party's events and webhook subscriptions."""
 
-    def __init__(self, store: Store, clock: Callable[[], str], bus: Bus | None = None):
+    def __init__(self, store: Store, clock: Callable[[], str], bus: Bus | None = None,
+                 destinations: Destinations | None = None):
         self.store = store
         self.clock = clock
         self.bus = bus
+        self.destinations = destinations or Destinations()
 
     def events(self, party: str, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         return [event_json(e) for e in self.store.events_after(party, after, limit)]
@@ -92,6 +156,15 @@ class Outbox:
         if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2000:
             raise InputError("an http:// or https:// URL (at most 2,000 characters)",
                              item="webhook", field="url")
+        try:
+            host = parts.hostname or ""
+            parts.port  # noqa: B018 (raises on a port that is not a number)
+        except ValueError:
+            raise InputError("the URL's port must be a number from 0 to 65535",
+                             item="webhook", field="url") from None
+        refused = self.destinations.refusal(host)
+        if refused is not None:
+            raise InputError(refused, item="webhook", field="url")
         if types is not None:
             unknown = sorted(set(types) - set(EVENT_TYPES))
             if unknown or not types:
