@@ -52,7 +52,7 @@ class Settings:
     db: str
     max_body_bytes: int = 5_000_000
     parallel: Parallel = map
-    workers: int = 2  # requests served at once (the others queue): about the core count
+    workers: int = 8  # requests served at once (the others queue): `serve` gives 4 a core
     background: bool = True  # deliver webhooks, feed event streams, sweep deadlines
     retry: Retry = field(default_factory=Retry)
     poll_s: float = 0.5  # how often workers look for events committed by other processes
@@ -85,10 +85,11 @@ class _Pool:
     dependencies and its endpoint on different threads, so per-thread is not enough).
 
     At most ``workers`` requests work at once; the rest wait on the event loop, holding
-    no thread. (Sixteen threads all running Python starve the one holding the write
-    lock of the GIL: p50 657 ms at 16 concurrent overlapping submissions, 17 ms one at
-    a time. And waiting inside the thread pool deadlocked once more requests waited
-    than it has threads: the releases need a thread too.)"""
+    no thread. (Waiting inside the thread pool deadlocked once more requests waited
+    than it has threads: the releases need a thread too. Activity submissions do not
+    work here but in their :class:`Lane`: sixteen threads all running detection
+    starved the one holding the write lock of the GIL, p50 657 ms at 16 concurrent
+    overlapping submissions against 17 ms one at a time.)"""
 
     def __init__(self, settings: Settings, bus: Bus):
         self.settings = settings
