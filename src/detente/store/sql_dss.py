@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .dss_contract import DssRef, DssSubscription
@@ -30,6 +30,7 @@ class SQLDss:
     ``_index_subscription``, ``_unindex_subscription`` and ``_subscription_box_sql``."""
 
     conn: Any
+    _temp_table: Callable[[str, str, Sequence[Sequence[Any]]], str]  # (SQLStore's)
 
     def _index_subscription(self, sub: DssSubscription) -> None:
         raise NotImplementedError
@@ -116,14 +117,15 @@ class SQLDss:
         return [_sub(r) for r in rows]
 
     def dss_bump(self, sub_ids: Sequence[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for sid in sorted(set(sub_ids)):
-            r = self.conn.execute("UPDATE dss_subscriptions SET notification_index = "
-                                  "notification_index + 1 WHERE id = ? RETURNING "
-                                  "notification_index", (sid,)).fetchone()
-            if r is not None:
-                out[sid] = int(r[0])
-        return out
+        if not sub_ids:
+            return {}
+        # One statement for all (a write in a crowded area meets hundreds: one UPDATE
+        # each was a ninth of such a write's time).
+        tmp = self._temp_table("bumped", "id TEXT PRIMARY KEY", [(i,) for i in sub_ids])
+        rows = self.conn.execute("UPDATE dss_subscriptions SET notification_index = "
+                                 f"notification_index + 1 WHERE id IN (SELECT id FROM {tmp} t) "
+                                 "RETURNING id, notification_index").fetchall()
+        return {r[0]: int(r[1]) for r in rows}
 
     def dss_availability(self, uss: str) -> tuple[str, str] | None:
         r = self.conn.execute("SELECT availability, version FROM dss_availability WHERE "
