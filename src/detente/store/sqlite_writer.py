@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -24,6 +25,8 @@ from ..errors import DetenteError
 
 MAX_GROUP = 32  # transactions per commit, at most
 MAX_GROUP_AGE_S = 0.02  # a group older than this commits even if others wait
+BUSY_FIRST_PAUSE_S = 0.0005  # waits between tries for another process's write lock:
+BUSY_MAX_PAUSE_S = 0.002  # doubling from the first, at most the last (see Writer._begin)
 
 
 class FairLock:
@@ -80,6 +83,10 @@ class Writer:
 
     def __init__(self, path: str, timeout_s: float):
         self.conn = connect(path, timeout_s)
+        # Waiting for another process's write is :meth:`_begin`'s; only BEGIN
+        # IMMEDIATE waits (in WAL, nothing inside a write transaction does).
+        self.conn.execute("PRAGMA busy_timeout = 0")
+        self.timeout_s = timeout_s
         self.lock = FairLock()
         self.group: _Group | None = None
         self.users = 0
@@ -90,7 +97,7 @@ class Writer:
         self.lock.acquire()
         try:
             if self.group is None:
-                self.conn.execute("BEGIN IMMEDIATE")
+                self._begin()
                 self.group = _Group()
             group = self.group
             group.size += 1
@@ -112,6 +119,26 @@ class Writer:
         group.done.wait()
         if group.error is not None:
             raise DetenteError(f"the write was not saved: {group.error}")
+
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE, waiting while another process writes. SQLite's own busy
+        handler sleeps 1, 2, 5, 10, 15, 20, 25, ... 50, 100 ms between tries, so a
+        process that waits past a few short writes oversleeps the lock's release: two
+        `serve` processes on one file showed a p99 of 114-140 ms. Here a try comes
+        every 0.25-2 ms (with jitter, so that waiters do not try in step) until the
+        timeout."""
+        deadline = time.monotonic() + self.timeout_s
+        pause = BUSY_FIRST_PAUSE_S
+        while True:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if (exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY
+                        or time.monotonic() > deadline):
+                    raise
+            time.sleep(pause * (0.5 + random.random()))
+            pause = min(2 * pause, BUSY_MAX_PAUSE_S)
 
     def _commit(self, group: _Group) -> None:
         try:
