@@ -422,6 +422,54 @@ def test_event_in_flight_survives_sigkill_and_is_delivered_after_restart(new_db)
         receiver.stop()
 
 
+def test_serve_gives_a_delivery_up_after_its_retry_hours(new_db) -> None:
+    """`detente serve --webhook-retry-hours`: with a receiver that never answers, the
+    attempts stop once the window from the event has passed, and the audit log says
+    the event was given up (with the default, a day, that would not happen here); the
+    event itself stays readable."""
+    import subprocess
+
+    from .conftest import detente_exe
+
+    db = new_db()
+    tokens = make_db(db)
+    receiver = Receiver(free_port())  # never started: down
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([*detente_exe(), "serve", "--db", db, "--port", str(port),
+                             *LOOPBACK, "--webhook-retry-hours", "0.001",  # 3.6 s
+                             "--webhook-timeout", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def up() -> bool:
+        try:
+            with Client(url, tokens["A"], timeout=1) as api:
+                api.minima()
+            return True
+        except Exception:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            return False
+
+    try:
+        wait_for(up, what="server up")
+        with Client(url, tokens["A"]) as a, Client(url, tokens["B"]) as b:
+            hook = a.add_webhook(receiver.url("A"))
+            a.create_activity(activity("a-1", (13.1, 11.8)))
+            b.create_activity(activity("b-1", (13.15, 11.85)))
+            given_up = wait_for(lambda: raw_sql(
+                db, "SELECT detail FROM audit WHERE action = 'event.undeliverable'"),
+                what="the delivery given up", timeout=30)
+            assert '"attempts":' in given_up[0][0]
+            log = a.deliveries(hook["id"])
+            assert len(log) >= 2 and all(d["status"] is None for d in log)  # retried
+            rows = raw_sql(db, "SELECT delivered_at, failed_at FROM deliveries")
+            assert len(rows) == 1 and rows[0][0] is None and rows[0][1] is not None
+            assert a.events()[0]["type"] == "conflict.opened"
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
 def test_remote_cli_carries_the_dialogue(world, tmp_path) -> None:
     """`detente remote ...` for the dialogue through the real console script."""
     import os

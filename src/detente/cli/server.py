@@ -18,6 +18,8 @@ from .output import console, err, print_json, table
 # activity submissions 1,482/s against 1,685-1,735/s; 8 or 16 per core gained nothing
 # more, and overlapping traffic changed within noise.
 WORKERS_PER_CORE = 4
+WEBHOOK_TIMEOUT_S = 10.0  # (the defaults of serve's options, which demo passes too)
+WEBHOOK_RETRY_HOURS = 24.0
 
 party_app = typer.Typer(help="Parties of the service and their API tokens.",
                         no_args_is_help=True)
@@ -119,6 +121,14 @@ def serve(
         "besides public addresses (repeatable), e.g. 127.0.0.0/8 for a receiver on this "
         "host or 10.0.0.0/8 for the internal network. By default a webhook to a "
         "private, loopback or link-local address is refused: parties choose the URLs."),
+    webhook_timeout: float = typer.Option(WEBHOOK_TIMEOUT_S, "--webhook-timeout", min=0.1,
+                                          help="Seconds a webhook receiver has to answer "
+                                          "before the attempt counts as failed."),
+    webhook_retry_hours: float = typer.Option(
+        WEBHOOK_RETRY_HOURS, "--webhook-retry-hours", min=0.0, help="How long a failed "
+        "webhook delivery is retried (backing off from 1 s to 10 minutes apart), counted "
+        "from the event, before it is given up (and audited as such); the event stays "
+        "readable on GET /v1/events."),
 ) -> None:
     """Run the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs) and, with
     --dss-key, the ASTM F3548 DSS API under /dss/v1 (see docs/f3548.md).
@@ -137,6 +147,7 @@ def serve(
 
         dss = DssAuth(tuple(k.read_text() for k in dss_key), tuple(dss_audience),
                       tuple(dss_issuer))
+    from ..api.background import Retry
     from ..service.monitor import MonitorSettings
     from ..service.outbox import Destinations
 
@@ -144,7 +155,9 @@ def serve(
     app = create_app(Settings(db=path, parallel=_parallel(),
                               workers=workers or WORKERS_PER_CORE * (os.cpu_count() or 1),
                               tile_url=tiles, dss=dss, monitor=monitor,
-                              destinations=Destinations.allowing(webhook_allow)))
+                              destinations=Destinations.allowing(webhook_allow),
+                              webhook_timeout_s=webhook_timeout,
+                              retry=Retry(for_s=webhook_retry_hours * 3600.0)))
     err.print(f"detente on http://{host}:{port}/ (the web map; API: /v1, docs: /docs)")
     # What is loaded by now (the libraries: some 100,000 objects) stays for the life of
     # the process: keep it out of the collector's full passes, each of which cost
@@ -192,4 +205,5 @@ def demo(
     live = MonitorSettings()  # (called as a function: typer's defaults are not applied)
     serve(db=str(db), host=host, port=port, workers=0, tiles=None, dss_key=[],
           dss_audience=[], dss_issuer=[], grace=live.grace_s, silence=live.silence_s,
-          retention=live.retention_s, webhook_allow=LOOPBACK)
+          retention=live.retention_s, webhook_allow=LOOPBACK,
+          webhook_timeout=WEBHOOK_TIMEOUT_S, webhook_retry_hours=WEBHOOK_RETRY_HOURS)
