@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from detente.api import Settings
 from detente.api.dss_auth import DssAuth
 from detente.core.minima import Minima, Separation
+from detente.errors import InputError
 from detente.service.parties import Parties
 from detente.store import open_store
 
@@ -611,3 +612,91 @@ def test_reports_are_kept(uss1) -> None:
     assert r.status_code == 201, r.text
     assert uuid.UUID(r.json()["report_id"]) and r.json()["exchange"]["problem"] == "timed out"
     assert uss1.http.post("/reports", json={"nothing": 1}).status_code == 400
+
+
+class _KeySet:
+    """The authority's published keys (JWKS) on a loopback port; counts fetches."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.keys: dict[str, rsa.RSAPrivateKey] = {}
+        self.fetches = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.fetches += 1
+                body = json.dumps({"keys": [
+                    {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(k.public_key())),
+                     "kid": kid, "use": "sig", "alg": "RS256"}
+                    for kid, k in outer.keys.items()]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_tokens_verified_against_the_authoritys_published_key_set(tmp_path) -> None:
+    """--dss-jwks: keys come from the authority's JWKS, a rotated-in key is fetched when
+    a token first names it, an unpublished or mismatched key is refused, and a key set
+    that cannot be fetched refuses new tokens with the reason."""
+    published = _KeySet()
+    published.keys["k1"] = KEY
+    db = str(tmp_path / "jwks.db")
+    store = open_store(db)
+    store.initialise(Minima(Separation(500.0, 150.0, 300.0)))
+    store.close()
+    auth = DssAuth((), (AUD,), (ISS,), jwks_urls=(published.url,), jwks_cooldown_s=0.0)
+
+    def signed(key: rsa.RSAPrivateKey, kid: str) -> str:
+        now = int(time.time())
+        return jwt.encode({"sub": "uss1", "aud": AUD, "iss": ISS, "exp": now + 600,
+                           "iat": now, "scope": SC, "jti": str(uuid.uuid4())}, key,
+                          algorithm="RS256", headers={"kid": kid})
+
+    try:
+        with serving(Settings(db=db, dss=auth)) as url, httpx.Client(
+                base_url=url + "/dss/v1/operational_intent_references", timeout=30) as http:
+
+            def status(tok: str) -> tuple[int, str]:
+                r = http.get(f"/{uuid.uuid4()}", headers={"Authorization": f"Bearer {tok}"})
+                return r.status_code, r.text
+
+            first = signed(KEY, "k1")
+            assert status(first)[0] == 404  # verified: only the intent is missing
+            fetched = published.fetches
+            assert fetched >= 1
+            for _ in range(3):
+                assert status(first)[0] == 404
+            assert published.fetches == fetched  # a verified token is remembered
+
+            code, text = status(signed(OTHER_KEY, "k2"))  # not published (yet)
+            assert code == 401 and "no key" in text
+            published.keys["k2"] = OTHER_KEY  # the authority rotates a key in
+            assert status(signed(OTHER_KEY, "k2"))[0] == 404
+            code, text = status(signed(OTHER_KEY, "k1"))  # k1's name, another key
+            assert code == 401 and "signature" in text
+
+            published.stop()
+            code, text = status(signed(KEY, "k3"))
+            assert code == 401 and "could not be fetched" in text
+            assert status(first)[0] == 404  # (remembered)
+    finally:
+        published.stop()
+    with pytest.raises(InputError, match="JWKS"):
+        DssAuth((), (AUD,), jwks_urls=("file:///etc/keys.json",))

@@ -1,7 +1,10 @@
 """F3548 access tokens: OAuth 2 bearer JWTs signed RS256 by an authorization authority.
 
-detente verifies them against the authority's public keys, its audience(s) and
-issuer(s), all passed in as settings. ``sub`` names the USS (the manager of what it
+detente verifies them against the authority's public keys (PEM files, or the key set
+the authority publishes at a JWKS URL: fetched again every five minutes, and when a
+token names a key not in it, at most every 30 s so that tokens naming made-up keys
+cannot make detente hammer the authority), its audience(s) and issuer(s), all passed
+in as settings. ``sub`` names the USS (the manager of what it
 writes); ``scope`` lists its scopes, space-separated as OAuth 2 writes them (a JSON
 array is accepted too). Verified tokens are remembered until they expire, so a USS
 reusing its token costs one signature check, not one per request.
@@ -21,8 +24,9 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from ..errors import Forbidden, InputError, Unauthorized
 
 CACHE_SIZE = 4096
-NO_KEYS = ("this server verifies no F3548 tokens: start it with --dss-key and "
-           "--dss-audience")
+NO_KEYS = ("this server verifies no F3548 tokens: start it with --dss-key (or "
+           "--dss-jwks) and --dss-audience")
+JWKS_LIFESPAN_S = 300.0  # how long a fetched key set is used before it is fetched again
 
 
 @dataclass(frozen=True)
@@ -46,14 +50,17 @@ class Caller:
 
 @dataclass
 class DssAuth:
-    """How to verify F3548 tokens: PEM public keys, accepted audiences and issuers (an
-    empty tuple of issuers accepts any issuer the keys sign for)."""
+    """How to verify F3548 tokens: PEM public keys and JWKS URLs, accepted audiences and
+    issuers (an empty tuple of issuers accepts any issuer the keys sign for)."""
 
     public_keys_pem: tuple[str, ...]
     audiences: tuple[str, ...]
     issuers: tuple[str, ...] = ()
     leeway_s: float = 5.0
+    jwks_urls: tuple[str, ...] = ()
+    jwks_cooldown_s: float = 30.0  # fetches for unknown keys, at most one this often
     _keys: list[Any] = field(default_factory=list, init=False, repr=False)
+    _key_sets: list[jwt.PyJWKClient] = field(default_factory=list, init=False, repr=False)
     _cache: OrderedDict[str, tuple[Caller, float]] = field(default_factory=OrderedDict,
                                                            init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -65,19 +72,33 @@ class DssAuth:
             except ValueError as exc:
                 raise InputError(f"not a PEM public key: {exc}", item=f"key {k + 1}",
                                  field="--dss-key") from None
+        for url in self.jwks_urls:
+            if not url.startswith(("https://", "http://")):
+                raise InputError("a JWKS URL (https://...)", item=url, field="--dss-jwks")
+            self._key_sets.append(jwt.PyJWKClient(url, lifespan=JWKS_LIFESPAN_S, timeout=10,
+                                                  cooldown_duration=self.jwks_cooldown_s))
         if not self.audiences:
             raise InputError("F3548 tokens are checked against an audience: give one "
                              "(usually this DSS's host name)", field="--dss-audience")
 
-    def verify(self, token: str | None) -> Caller:
+    def remembered(self, token: str | None) -> Caller | None:
+        """The caller of a token verified already and not expired, or None."""
         if not token:
-            raise Unauthorized("an F3548 request needs 'Authorization: Bearer <JWT>'")
-        now = time.time()
+            return None
         with self._lock:
             hit = self._cache.get(token)
-            if hit is not None and hit[1] > now:
+            if hit is not None and hit[1] > time.time():
                 self._cache.move_to_end(token)
                 return hit[0]
+        return None
+
+    def verify(self, token: str | None) -> Caller:
+        """The token's caller; may fetch a key set (call it off the event loop)."""
+        if not token:
+            raise Unauthorized("an F3548 request needs 'Authorization: Bearer <JWT>'")
+        hit = self.remembered(token)
+        if hit is not None:
+            return hit
         caller, exp = self._decode(token)
         with self._lock:
             self._cache[token] = (caller, exp)
@@ -85,12 +106,27 @@ class DssAuth:
                 self._cache.popitem(last=False)
         return caller
 
+    def _published_keys(self, token: str) -> list[Any]:
+        """The keys of the JWKS key sets that the token's header names (by ``kid``)."""
+        keys = []
+        for key_set in self._key_sets:
+            try:
+                keys.append(key_set.get_signing_key_from_jwt(token).key)
+            except jwt.PyJWKClientConnectionError as exc:
+                raise Unauthorized(f"the authority's keys could not be fetched: {exc}"
+                                   ) from None
+            except jwt.PyJWKClientError:
+                continue  # not in this set (a token without kid, another authority's key)
+            except jwt.DecodeError as exc:
+                raise Unauthorized(f"invalid access token: {exc}") from None
+        return keys
+
     def _decode(self, token: str) -> tuple[Caller, float]:
-        if not self._keys:
+        if not self._keys and not self._key_sets:
             raise Unauthorized(NO_KEYS)
         claims = None
         problem = "no key"
-        for key in self._keys:
+        for key in [*self._keys, *self._published_keys(token)]:
             try:
                 claims = jwt.decode(
                     token, key, algorithms=["RS256"], audience=list(self.audiences),

@@ -7,6 +7,7 @@ the standard's 400, not FastAPI's 422.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -42,7 +43,11 @@ async def caller(request: Request, creds: HTTPAuthorizationCredentials | None = 
     auth: DssAuth | None = request.app.state.dss_auth
     if auth is None:
         raise Unauthorized(NO_KEYS)
-    return auth.verify(creds.credentials if creds is not None else None)
+    token = creds.credentials if creds is not None else None
+    # A token seen before is answered here; a new one is verified on a thread (an RSA
+    # check, perhaps a fetch of the authority's keys: not on the event loop).
+    known = auth.remembered(token)
+    return known if known is not None else await asyncio.to_thread(auth.verify, token)
 
 
 async def body_bytes(request: Request) -> bytes:

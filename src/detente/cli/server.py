@@ -108,6 +108,11 @@ def serve(
     dss_issuer: list[str] = typer.Option([], "--dss-issuer", help="An issuer the tokens "
                                          "must name (repeatable; default: any the keys "
                                          "sign for)."),
+    dss_jwks: list[str] = typer.Option([], "--dss-jwks", metavar="URL", help="The "
+                                       "authority's published key set (JWKS), instead "
+                                       "of or besides --dss-key: fetched every 5 "
+                                       "minutes, and when a token names a key not in "
+                                       "it, at most every 30 s (repeatable)."),
     grace: float = typer.Option(30.0, "--grace", min=0.0, help="Live positions: seconds "
                                 "an activity may stay outside its declared volumes before "
                                 "it is contingent and nearby parties are told."),
@@ -142,11 +147,11 @@ def serve(
     _open(db).store.close()  # refuses a missing or foreign database before listening
     path = _db(db)
     dss = None
-    if dss_key or dss_audience:
+    if dss_key or dss_jwks or dss_audience:
         from ..api.dss_auth import DssAuth
 
         dss = DssAuth(tuple(k.read_text() for k in dss_key), tuple(dss_audience),
-                      tuple(dss_issuer))
+                      tuple(dss_issuer), jwks_urls=tuple(dss_jwks))
     from ..api.background import Retry
     from ..service.monitor import MonitorSettings
     from ..service.outbox import Destinations
@@ -204,6 +209,6 @@ def demo(
 
     live = MonitorSettings()  # (called as a function: typer's defaults are not applied)
     serve(db=str(db), host=host, port=port, workers=0, tiles=None, dss_key=[],
-          dss_audience=[], dss_issuer=[], grace=live.grace_s, silence=live.silence_s,
+          dss_audience=[], dss_issuer=[], dss_jwks=[], grace=live.grace_s, silence=live.silence_s,
           retention=live.retention_s, webhook_allow=LOOPBACK,
           webhook_timeout=WEBHOOK_TIMEOUT_S, webhook_retry_hours=WEBHOOK_RETRY_HOURS)
