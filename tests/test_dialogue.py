@@ -227,6 +227,55 @@ def test_a_name_that_resolves_to_loopback_gets_nothing_unless_allowed(new_db, al
         receiver.stop()
 
 
+def test_redelivery_after_the_retry_window_and_of_everything(new_db) -> None:
+    """A receiver down past the retry window misses its events for good, until its
+    party asks for them again; ``everything`` sends the history again, from an id."""
+    db = new_db()
+    tokens = make_db(db)
+    settings = Settings(**{**FAST.__dict__, "db": db,
+                           "retry": Retry(base_s=0.05, cap_s=0.1, for_s=0.5)})
+    receiver = Receiver(free_port())  # down
+    with serving(settings) as url:
+        apis = {who: Client(url, token) for who, token in tokens.items()}
+        a, b = apis["A"], apis["B"]
+        hook = a.add_webhook(receiver.url("A"))
+        receiver.secrets["A"] = hook["secret"]
+        cid = conflict_between({"api": apis})
+        b.send("over", conflict_id=cid)
+        expected = [e["id"] for e in a.events()]
+        assert len(expected) == 2
+
+        def given_up() -> bool:
+            rows = raw_sql(db, "SELECT failed_at FROM deliveries WHERE webhook_id = ?",
+                           (hook["id"],))
+            return len(rows) == 2 and all(r[0] is not None for r in rows)
+
+        wait_for(given_up, what="both deliveries given up")
+        receiver.start()
+        try:
+            with pytest.raises(NotFound):
+                b.redeliver(hook["id"])  # not B's
+            assert a.redeliver(hook["id"]) == 2
+            got = wait_for(lambda: len(receiver.received("A")) >= 2
+                           and receiver.received("A"), what="the redelivery")
+            assert [g["event_id"] for g in got] == expected and all(g["signed"] for g in got)
+            assert a.redeliver(hook["id"]) == 0  # nothing given up any more
+            # Everything after the first event, delivered or not, once more.
+            assert a.redeliver(hook["id"], after=expected[0], everything=True) == 1
+            got = wait_for(lambda: len(receiver.received("A")) >= 3
+                           and receiver.received("A"), what="the history again")
+            assert [g["event_id"] for g in got] == [*expected, expected[1]]
+            with pytest.raises(InputError):
+                a.redeliver(hook["id"], after=-1)
+            audited = raw_sql(db, "SELECT actor, detail FROM audit WHERE action = "
+                              "'webhook.redeliver' ORDER BY seq")
+            assert [r[0] for r in audited] == ["A", "A", "A"]
+        finally:
+            receiver.stop()
+        for api in apis.values():
+            api.close()
+
+
 def test_sse_resumes_from_last_event_id_without_loss(world) -> None:
     a, b = world["api"]["A"], world["api"]["B"]
     seen: list[dict[str, Any]] = []
@@ -489,6 +538,11 @@ def test_remote_cli_carries_the_dialogue(world, tmp_path) -> None:
                "conflict.escalated", "--json")
     assert hook.returncode == 0 and "secret (shown once): whsec_" in hook.stderr
     assert json.loads(hook.stdout)[0]["types"] == ["conflict.escalated"]
+    hook_id = json.loads(hook.stdout)[0]["id"]
+    again = run("A", "webhook", "--redeliver", str(hook_id), "--all", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == {"webhook": hook_id, "queued": 0}  # none escalated
+    assert run("B", "webhook", "--redeliver", str(hook_id)).returncode not in (0, 2)
     assert run("B", "send", "holding at the bridge", "--conflict", str(cid)).returncode == 0
     messages = json.loads(run("A", "messages", "--conflict", str(cid), "--json").stdout)
     assert [m["body"] for m in messages] == ["holding at the bridge"]

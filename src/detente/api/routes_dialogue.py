@@ -10,7 +10,15 @@ from fastapi import APIRouter, Depends, Response
 from ..service import audit
 from . import problems
 from .app import Services, get_services, party
-from .schemas import IncidentIn, IncidentStatusIn, MessageIn, ReadIn, ThreadIn, WebhookIn
+from .schemas import (
+    IncidentIn,
+    IncidentStatusIn,
+    MessageIn,
+    ReadIn,
+    RedeliverIn,
+    ThreadIn,
+    WebhookIn,
+)
 
 router = APIRouter(responses=problems.documented(401, 403, 404, 409, 413, 422))
 
@@ -136,7 +144,7 @@ def add_webhook(body: WebhookIn, caller: str = Depends(party),
     """Returns the signing secret, shown only this once. Each event is POSTed as JSON
     with ``Detente-Event-Id``, ``Detente-Event-Type`` and ``Detente-Signature:
     t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">``; failures are retried with
-    exponential backoff for 24 hours, in order."""
+    exponential backoff, in order, for 24 hours unless the server says otherwise."""
     hook, secret = services.outbox.add_webhook(caller, body.url, body.types)
     return {**hook, "secret": secret}
 
@@ -153,6 +161,17 @@ def delete_webhook(webhook_id: int, caller: str = Depends(party),
                    services: Services = Depends(get_services)) -> Response:
     services.outbox.delete_webhook(caller, webhook_id)
     return Response(status_code=204)
+
+
+@router.post("/webhooks/{webhook_id}/redeliver", tags=["events"],
+             summary="Send a webhook's events again")
+def redeliver(webhook_id: int, body: RedeliverIn, caller: str = Depends(party),
+              services: Services = Depends(get_services)) -> dict[str, int]:
+    """Queues the webhook's events after ``after`` again: those given up after the
+    retry window, or with ``everything`` all of them (receivers de-duplicate on
+    ``Detente-Event-Id``). Answers how many were queued."""
+    return {"queued": services.outbox.redeliver(caller, webhook_id, body.after,
+                                                body.everything)}
 
 
 @router.get("/webhooks/{webhook_id}/deliveries", tags=["events"],

@@ -129,6 +129,13 @@ class WebhookIn(BaseModel):
     types: list[str] | None = Field(None, description="event types to send (default: all)")
 
 
+class RedeliverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    after: int = Field(0, ge=0, le=2**53, description="only events after this id (0: all)")
+    everything: bool = Field(False, description="every event, delivered or not (default: "
+                             "those given up after the retry window)")
+
+
 class PolicyRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
     lead_s: float = Field(gt=0, lt=1e8, description="conflicts starting within this many "

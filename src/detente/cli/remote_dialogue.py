@@ -148,10 +148,19 @@ def webhook(add: str | None = typer.Option(None, "--add", help="Subscribe this U
                                              "types (default: all)."),
             delete: int | None = typer.Option(None, "--delete", help="Unsubscribe this id."),
             log: int | None = typer.Option(None, "--log", help="Show this one's deliveries."),
+            redeliver: int | None = typer.Option(
+                None, "--redeliver", help="Send this one's events again: those given up "
+                "after the retry window, or with --all every one."),
+            after: int = typer.Option(0, "--after", min=0, help="With --redeliver: only "
+                                      "events after this id."),
+            everything: bool = typer.Option(False, "--all", help="With --redeliver: every "
+                                            "event, delivered or not."),
             url: str | None = URL, token: str | None = TOKEN,
             as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Your webhooks: list them, --add one (its secret is printed once), --delete one,
-    or read one's delivery --log."""
+    read one's delivery --log, or --redeliver its events.
+
+    Example: detente remote webhook --redeliver 3 --after 1200"""
     rows: list[dict[str, Any]]
     with _client(url, token) as api:
         if add:
@@ -161,6 +170,14 @@ def webhook(add: str | None = typer.Option(None, "--add", help="Subscribe this U
         if delete is not None:
             api.delete_webhook(delete)
             err.print(f"Webhook {delete} deleted.")
+        if redeliver is not None:
+            queued = api.redeliver(redeliver, after, everything)
+            if as_json:
+                print_json({"webhook": redeliver, "queued": queued})
+            else:
+                err.print(f"Webhook {redeliver}: {queued:,} event(s) queued to be sent "
+                          "again.")
+            return
         if log is not None:
             rows = api.deliveries(log)
             if as_json:

@@ -239,6 +239,13 @@ class Client:
     def delete_webhook(self, webhook_id: int) -> None:
         self._call("DELETE", f"/webhooks/{int(webhook_id)}")
 
+    def redeliver(self, webhook_id: int, after: int = 0, everything: bool = False) -> int:
+        """Send a webhook's events after ``after`` again (those given up, or with
+        ``everything`` all); how many were queued."""
+        out: dict[str, int] = self._call("POST", f"/webhooks/{int(webhook_id)}/redeliver",
+                                         json={"after": after, "everything": everything})
+        return out["queued"]
+
     def deliveries(self, webhook_id: int) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = self._call("GET", f"/webhooks/{int(webhook_id)}/deliveries")
         return out

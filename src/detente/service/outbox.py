@@ -189,6 +189,26 @@ class Outbox:
             j.audit("webhook.deleted", f"webhook/{webhook_id}", {"party": party},
                     before_digest=j.last_after(f"webhook/{webhook_id}"))
 
+    def redeliver(self, party: str, webhook_id: int, after: int = 0,
+                  everything: bool = False) -> int:
+        """Send a webhook's events after id ``after`` again: those given up after the
+        retry window (a receiver down longer than that), or with ``everything`` all of
+        them, delivered or not (a receiver that lost what it had, or a new webhook that
+        should have the history). Receivers de-duplicate on the event id. Returns how
+        many were queued."""
+        hook = next((w for w in self.store.list_webhooks(party) if w.id == webhook_id), None)
+        if hook is None:
+            raise NotFound(f"no webhook {webhook_id}")
+        if after < 0:
+            raise InputError("an event id (0: from the first)", item="redelivery",
+                             field="after")
+        with transaction(self.store, self.clock, party, self.bus) as j:
+            queued = self.store.requeue(hook, after, everything, time.time())
+            j.audit("webhook.redeliver", f"webhook/{webhook_id}",
+                    {"party": party, "after": after, "everything": everything,
+                     "queued": queued})
+        return queued
+
     def deliveries(self, party: str, webhook_id: int, limit: int = 100
                    ) -> list[dict[str, object]]:
         """The delivery log: every attempt, newest first."""

@@ -177,6 +177,12 @@ class DialogueStore(Protocol):
 
     def list_attempts(self, webhook_id: int, limit: int) -> list[dict[str, object]]: ...
 
+    def requeue(self, webhook: WebhookRow, after: int, everything: bool, now_unix: float
+                ) -> int:
+        """Send the webhook's events after id ``after`` again, from now: those given up
+        (or, with ``everything``, every one of its party's events of its types,
+        delivered or not, or made before it existed); how many."""
+
     # -- hotline ----------------------------------------------------------------
     def thread(self, conflict_id: int | None, party_a: str, party_b: str, now: str
                ) -> ThreadRow:

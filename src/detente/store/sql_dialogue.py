@@ -254,6 +254,22 @@ class SQLDialogue:
         self.conn.executemany("UPDATE webhooks SET lease_until=NULL WHERE id=?",
                               [(w,) for w in sorted({a.webhook_id for a in attempts})])
 
+    def requeue(self, webhook: WebhookRow, after: int, everything: bool, now_unix: float
+                ) -> int:
+        if not everything:
+            return int(self.conn.execute(
+                "UPDATE deliveries SET attempts = 0, next_at = ?, failed_at = NULL WHERE "
+                "webhook_id = ? AND event_id > ? AND failed_at IS NOT NULL",
+                (now_unix, webhook.id, after)).rowcount)
+        types = list(webhook.types) if webhook.types else None
+        kinds = f" AND e.type IN ({','.join('?' * len(types))})" if types else ""
+        return int(self.conn.execute(
+            "INSERT INTO deliveries (webhook_id, event_id, attempts, next_at) "
+            f"SELECT ?, e.id, 0, ? FROM events e WHERE e.party = ? AND e.id > ?{kinds} "
+            "ON CONFLICT (webhook_id, event_id) DO UPDATE SET attempts = 0, "
+            "next_at = excluded.next_at, failed_at = NULL, delivered_at = NULL",
+            (webhook.id, now_unix, webhook.party, after, *(types or ()))).rowcount)
+
     def list_attempts(self, webhook_id: int, limit: int) -> list[dict[str, object]]:
         rows = self.conn.execute(
             "SELECT a.id, a.event_id, e.type, a.at, a.status, a.error, a.ms FROM attempts a "
