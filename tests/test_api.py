@@ -583,3 +583,34 @@ def test_activities_and_zones_come_in_pages(server) -> None:
     with Client(server["url"], server["tokens"]["B"]) as api:
         assert api.activities(page_size=2) == b.get("/activities").json()
         assert api.zones(page_size=1) == b.get("/zones").json()
+
+
+def test_a_token_past_its_rate_answers_429_and_others_go_on(tmp_path) -> None:
+    """--rate-limit: one token's burst is spent, its next request answers 429 with
+    Retry-After (in the F3548 shape under /dss/), another party's token is unaffected,
+    and the spent token is served again once its bucket refills."""
+    from .receiver import wait_for
+
+    db = str(tmp_path / "rate.db")
+    store = open_store(db)
+    store.initialise(Minima(Separation(500.0, 150.0, 300.0)))
+    parties = Parties(store)
+    tokens = {name: parties.add(name)[1] for name in ("A", "B")}
+    store.close()
+    with serving(Settings(db=db, rate_per_s=5.0, rate_burst=5.0)) as url:
+        w = {"url": url, "tokens": tokens}
+        with client(w, "A") as a, client(w, "B") as b:
+            statuses = [a.get("/activities").status_code for _ in range(5)]
+            assert statuses == [200] * 5
+            r = a.get("/activities")
+            assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.json()["type"].endswith("/too-many-requests")
+            assert b.get("/activities").status_code == 200  # B's own bucket
+            wait_for(lambda: a.get("/activities").status_code == 200, what="A served again")
+        with httpx.Client(base_url=url, timeout=30,
+                          headers={"Authorization": "Bearer not-a-jwt"}) as uss:
+            path = "/dss/v1/operational_intent_references/query"
+            seen = [uss.post(path, json={}) for _ in range(6)]
+            assert [r.status_code for r in seen] == [401] * 5 + [429]  # counted before auth
+            assert "requests a second" in seen[5].json()["message"]  # F3548's ErrorResponse

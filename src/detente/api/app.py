@@ -40,6 +40,7 @@ from ..web import mount as mount_web
 from . import problems
 from .background import Dispatcher, Hub, Retry, Sweeper, Ticker, run_all
 from .dss_auth import DssAuth
+from .ratelimit import RateLimit
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -59,6 +60,8 @@ class Settings:
     sweep_s: float = 1.0
     webhook_timeout_s: float = 10.0
     destinations: Destinations = field(default_factory=Destinations)  # where webhooks go
+    rate_per_s: float = 1000.0  # requests a second per token (0: no limit; ratelimit.py)
+    rate_burst: float = 0.0  # how many at once before that (0: a second's worth)
     tile_url: str | None = None  # the web map's basemap ({z}/{x}/{y}); None: a graticule
     dss: DssAuth | None = None  # how to verify F3548 tokens; None: /dss answers 401
     monitor: MonitorSettings = field(default_factory=MonitorSettings)  # live positions
@@ -246,6 +249,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.monitor = monitor
     problems.install(app)
     app.add_middleware(LimitBody, limit=settings.max_body_bytes)
+    app.add_middleware(RateLimit, per_s=settings.rate_per_s,
+                       burst=settings.rate_burst or settings.rate_per_s)
     # (positions first: its /activities/{id}/track must match before /activities/{id})
     for module in (routes_positions, routes_plans, routes_imports, routes_conflicts,
                    routes_dialogue, routes_events, routes_admin):

@@ -20,6 +20,7 @@ from .output import console, err, print_json, table
 WORKERS_PER_CORE = 4
 WEBHOOK_TIMEOUT_S = 10.0  # (the defaults of serve's options, which demo passes too)
 WEBHOOK_RETRY_HOURS = 24.0
+RATE_PER_S = 1000.0
 
 party_app = typer.Typer(help="Parties of the service and their API tokens.",
                         no_args_is_help=True)
@@ -126,6 +127,10 @@ def serve(
         "besides public addresses (repeatable), e.g. 127.0.0.0/8 for a receiver on this "
         "host or 10.0.0.0/8 for the internal network. By default a webhook to a "
         "private, loopback or link-local address is refused: parties choose the URLs."),
+    rate_limit: float = typer.Option(
+        RATE_PER_S, "--rate-limit", min=0.0, help="Requests a second one API token may "
+        "make (bursts of a second's worth), so that no party crowds out the others; "
+        "beyond it, 429 with Retry-After. 0: no limit. Per server process."),
     webhook_timeout: float = typer.Option(WEBHOOK_TIMEOUT_S, "--webhook-timeout", min=0.1,
                                           help="Seconds a webhook receiver has to answer "
                                           "before the attempt counts as failed."),
@@ -161,7 +166,7 @@ def serve(
                               workers=workers or WORKERS_PER_CORE * (os.cpu_count() or 1),
                               tile_url=tiles, dss=dss, monitor=monitor,
                               destinations=Destinations.allowing(webhook_allow),
-                              webhook_timeout_s=webhook_timeout,
+                              webhook_timeout_s=webhook_timeout, rate_per_s=rate_limit,
                               retry=Retry(for_s=webhook_retry_hours * 3600.0)))
     err.print(f"detente on http://{host}:{port}/ (the web map; API: /v1, docs: /docs)")
     # What is loaded by now (the libraries: some 100,000 objects) stays for the life of
@@ -211,4 +216,5 @@ def demo(
     serve(db=str(db), host=host, port=port, workers=0, tiles=None, dss_key=[],
           dss_audience=[], dss_issuer=[], dss_jwks=[], grace=live.grace_s, silence=live.silence_s,
           retention=live.retention_s, webhook_allow=LOOPBACK,
-          webhook_timeout=WEBHOOK_TIMEOUT_S, webhook_retry_hours=WEBHOOK_RETRY_HOURS)
+          webhook_timeout=WEBHOOK_TIMEOUT_S, webhook_retry_hours=WEBHOOK_RETRY_HOURS,
+          rate_limit=RATE_PER_S)
