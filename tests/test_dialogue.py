@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,7 +25,7 @@ from detente.service.outbox import Destinations
 from detente.service.parties import Parties
 from detente.store import open_store
 
-from .conftest import raw_sql, serving
+from .conftest import detente_exe, raw_sql, serving
 from .receiver import Receiver, wait_for
 from .test_api import activity
 
@@ -37,6 +38,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def serve_process(db: str, port: int, token: str, *options: str
+                  ) -> subprocess.Popen[bytes]:
+    """`detente serve` through the console script (webhooks to loopback allowed), once
+    it answers."""
+    proc = subprocess.Popen([*detente_exe(), "serve", "--db", db, "--port", str(port),
+                             *LOOPBACK, *options],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def up() -> bool:
+        try:
+            with Client(f"http://127.0.0.1:{port}", token, timeout=1) as api:
+                api.minima()
+            return True
+        except Exception:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            return False
+
+    wait_for(up, what="server up")
+    return proc
 
 
 def make_db(path: str) -> dict[str, str]:
@@ -414,10 +436,8 @@ def test_event_in_flight_survives_sigkill_and_is_delivered_after_restart(new_db)
     request is in flight; started again, it delivers the event."""
     import os
     import signal
-    import subprocess
     import time
 
-    from .conftest import detente_exe
 
     db = new_db()
     tokens = make_db(db)
@@ -427,20 +447,7 @@ def test_event_in_flight_survives_sigkill_and_is_delivered_after_restart(new_db)
     port = free_port()
 
     def start_server() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([*detente_exe(), "serve", "--db", db, "--port", str(port),
-                                 *LOOPBACK], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        url = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            try:
-                with Client(url, tokens["A"], timeout=1) as api:
-                    api.minima()
-                return True
-            except Exception:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                return False
-        wait_for(up, what="server up")
-        return proc
+        return serve_process(db, port, tokens["A"])
 
     proc = start_server()
     try:
@@ -476,31 +483,16 @@ def test_serve_gives_a_delivery_up_after_its_retry_hours(new_db) -> None:
     attempts stop once the window from the event has passed, and the audit log says
     the event was given up (with the default, a day, that would not happen here); the
     event itself stays readable."""
-    import subprocess
 
-    from .conftest import detente_exe
 
     db = new_db()
     tokens = make_db(db)
     receiver = Receiver(free_port())  # never started: down
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([*detente_exe(), "serve", "--db", db, "--port", str(port),
-                             *LOOPBACK, "--webhook-retry-hours", "0.001",  # 3.6 s
-                             "--webhook-timeout", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def up() -> bool:
-        try:
-            with Client(url, tokens["A"], timeout=1) as api:
-                api.minima()
-            return True
-        except Exception:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            return False
-
+    proc = serve_process(db, port, tokens["A"], "--webhook-retry-hours", "0.001",  # 3.6 s
+                         "--webhook-timeout", "1")
     try:
-        wait_for(up, what="server up")
         with Client(url, tokens["A"]) as a, Client(url, tokens["B"]) as b:
             hook = a.add_webhook(receiver.url("A"))
             a.create_activity(activity("a-1", (13.1, 11.8)))
@@ -522,10 +514,6 @@ def test_serve_gives_a_delivery_up_after_its_retry_hours(new_db) -> None:
 def test_remote_cli_carries_the_dialogue(world, tmp_path) -> None:
     """`detente remote ...` for the dialogue through the real console script."""
     import os
-    import subprocess
-
-    from .conftest import detente_exe
-
     cid = conflict_between(world)
 
     def run(who: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -646,10 +634,6 @@ def test_serve_stops_on_sigterm_with_event_streams_open(tmp_path) -> None:
     """Event streams never end by themselves; the server ends them when told to stop
     (uvicorn would otherwise wait for them forever)."""
     import signal
-    import subprocess
-
-    from .conftest import detente_exe
-
     db = str(tmp_path / "stop.db")
     tokens = make_db(db)
     port = free_port()
