@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from detente.api import Settings
 from detente.api.dss_auth import DssAuth
 from detente.core.minima import Minima, Separation
-from detente.errors import InputError
+from detente.errors import InputError, Unauthorized
 from detente.service.parties import Parties
 from detente.store import open_store
 
@@ -698,5 +698,12 @@ def test_tokens_verified_against_the_authoritys_published_key_set(tmp_path) -> N
             assert status(first)[0] == 404  # (remembered)
     finally:
         published.stop()
+    # A PEM key besides the set: its tokens verify without the set (down here).
+    both = DssAuth((KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode(),), (AUD,), (ISS,), jwks_urls=(published.url,), jwks_cooldown_s=0.0)
+    assert both.verify(signed(KEY, "k9")).manager == "uss1"
+    with pytest.raises(Unauthorized, match="could not be fetched"):
+        both.verify(signed(OTHER_KEY, "k9"))
     with pytest.raises(InputError, match="JWKS"):
         DssAuth((), (AUD,), jwks_urls=("file:///etc/keys.json",))

@@ -12,9 +12,11 @@ reusing its token costs one signature check, not one per request.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,12 +108,12 @@ class DssAuth:
                 self._cache.popitem(last=False)
         return caller
 
-    def _published_keys(self, token: str) -> list[Any]:
-        """The keys of the JWKS key sets that the token's header names (by ``kid``)."""
-        keys = []
+    def _published_keys(self, token: str) -> Iterator[Any]:
+        """The keys of the JWKS key sets that the token's header names (by ``kid``),
+        each looked up (perhaps fetched) only when the keys before it did not verify."""
         for key_set in self._key_sets:
             try:
-                keys.append(key_set.get_signing_key_from_jwt(token).key)
+                yield key_set.get_signing_key_from_jwt(token).key
             except jwt.PyJWKClientConnectionError as exc:
                 raise Unauthorized(f"the authority's keys could not be fetched: {exc}"
                                    ) from None
@@ -119,14 +121,13 @@ class DssAuth:
                 continue  # not in this set (a token without kid, another authority's key)
             except jwt.DecodeError as exc:
                 raise Unauthorized(f"invalid access token: {exc}") from None
-        return keys
 
     def _decode(self, token: str) -> tuple[Caller, float]:
         if not self._keys and not self._key_sets:
             raise Unauthorized(NO_KEYS)
         claims = None
         problem = "no key"
-        for key in [*self._keys, *self._published_keys(token)]:
+        for key in itertools.chain(self._keys, self._published_keys(token)):
             try:
                 claims = jwt.decode(
                     token, key, algorithms=["RS256"], audience=list(self.audiences),
