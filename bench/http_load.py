@@ -97,14 +97,18 @@ def _row_marks(db: Path) -> dict[str, int]:
                 for t in FLOOR_TABLES}
 
 
+def _remove_db(path: Path) -> None:
+    for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        part.unlink(missing_ok=True)
+
+
 def row_floor(db: Path, marks: dict[str, int], submissions: int) -> dict[str, Any]:
     """What writing the rows a run stored costs SQLite alone: the conflicts, events and
     audit entries past ``marks`` copied into a fresh database of the same schema by
     ``INSERT ... SELECT`` (no Python per row, no detection, no HTTP), in one
     transaction, committed as the server commits (WAL, synchronous=FULL)."""
     path = db.parent / "row-floor.db"
-    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        leftover.unlink(missing_ok=True)
+    _remove_db(path)
     store = SQLiteStore(str(path))
     store.initialise(Minima(Separation(500.0, 150.0, 300.0)))
     store.close()
@@ -123,8 +127,7 @@ def row_floor(db: Path, marks: dict[str, int], submissions: int) -> dict[str, An
                 (marks[table],)).rowcount
         c.execute("COMMIT")
         seconds = time.perf_counter() - t
-    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        leftover.unlink(missing_ok=True)
+    _remove_db(path)
     return {"seconds": seconds, "rate": submissions / seconds, **counts}
 
 
@@ -182,7 +185,7 @@ def http_workload(db: Path, n_stored: int, requests: int, concurrency: int = 16
         out: dict[str, Any] = {"n": n_stored, "requests": requests,
                                "concurrency": concurrency}
         for shape in ("spread", "overlapping"):
-            marks = _row_marks(db)
+            marks = _row_marks(db) if shape == "overlapping" else {}
             lat, errors, wall = asyncio.run(_load(url, tokens, requests, concurrency,
                                                   shape == "overlapping",
                                                   f"{shape}-c{concurrency}"))

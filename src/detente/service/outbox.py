@@ -196,9 +196,7 @@ class Outbox:
         them, delivered or not (a receiver that lost what it had, or a new webhook that
         should have the history). Receivers de-duplicate on the event id. Returns how
         many were queued."""
-        hook = next((w for w in self.store.list_webhooks(party) if w.id == webhook_id), None)
-        if hook is None:
-            raise NotFound(f"no webhook {webhook_id}")
+        hook = self._own_webhook(party, webhook_id)
         if after < 0:
             raise InputError("an event id (0: from the first)", item="redelivery",
                              field="after")
@@ -212,6 +210,11 @@ class Outbox:
     def deliveries(self, party: str, webhook_id: int, limit: int = 100
                    ) -> list[dict[str, object]]:
         """The delivery log: every attempt, newest first."""
-        if not any(w.id == webhook_id for w in self.store.list_webhooks(party)):
-            raise NotFound(f"no webhook {webhook_id}")
-        return self.store.list_attempts(webhook_id, limit)
+        return self.store.list_attempts(self._own_webhook(party, webhook_id).id, limit)
+
+    def _own_webhook(self, party: str, webhook_id: int) -> WebhookRow:
+        """The party's live webhook of this id; another's, or none, is not found."""
+        for w in self.store.list_webhooks(party):
+            if w.id == webhook_id:
+                return w
+        raise NotFound(f"no webhook {webhook_id}")
