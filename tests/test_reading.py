@@ -13,6 +13,7 @@ from bench.traffic import generate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detente.core import bulkread
 from detente.core import scenario as scenario_module
 from detente.core.bulkread import read_columns
 from detente.core.instants import InstantError, parse_instant, parse_instants
@@ -66,6 +67,27 @@ def test_mixed_ids_holes_circles_and_default_party() -> None:
     data = orjson.dumps(doc)
     assert read_columns(data, "a") is not None
     assert_same(read_scenario(data, default_party="a"), read_slowly(data, default_party="a"))
+
+
+def test_chunks_join_into_the_same_columns(monkeypatch) -> None:
+    """The bulk path decodes a few features at a time: offsets, owners and ids carry
+    across chunk boundaries, polygons (with holes) and circles mixed."""
+    data = orjson.dumps(generate(400, seed=3, zones=3))
+    whole = read_scenario(data)
+    monkeypatch.setattr(bulkread, "CHUNK_FEATURES", 7)
+    assert read_columns(data, None) is not None
+    assert_same(read_scenario(data), whole)
+    assert_same(read_scenario(data), read_slowly(data))
+
+
+def test_an_id_repeated_in_another_chunk_is_named(monkeypatch) -> None:
+    monkeypatch.setattr(bulkread, "CHUNK_FEATURES", 2)
+    doc = collection(*(feature(f"f{k}", "a", square(k, 0, 0.5)) for k in range(5)))
+    doc["features"][4]["id"] = "f0"  # its first use is two chunks back
+    data = orjson.dumps(doc)
+    assert read_columns(data, None) is None
+    with pytest.raises(InputError, match="f0"):
+        read_scenario(data)
 
 
 @pytest.mark.parametrize("change", [

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .candidates import Parallel, box_pairs
+from .gcpause import no_gc
 from .geodesy import expand_bounds
 from .minima import Minima, Separation
 from .separation import horizontal
@@ -237,9 +238,11 @@ def detect(activities: VolumeSet, zones: VolumeSet, minima: Minima, *,
     ``parallel`` is a ``map`` for independent pieces of work: pass a thread pool's to
     use several cores (shapely, pyproj and NumPy release the GIL while they compute).
     """
-    i, j = candidates_within(activities, minima.widest, parallel=parallel)
-    conflicts = evaluate_conflicts(activities, i, activities, j, minima, parallel=parallel)
-    zi, zj = candidates_between(activities, zones, Separation(0.0, 0.0, 0.0),
-                                parallel=parallel)
-    violations = evaluate_violations(activities, zi, zones, zj, parallel=parallel)
+    with no_gc():  # 0.07 s of 0.51 at 100,000 volumes went to collections finding nothing
+        i, j = candidates_within(activities, minima.widest, parallel=parallel)
+        conflicts = evaluate_conflicts(activities, i, activities, j, minima,
+                                       parallel=parallel)
+        zi, zj = candidates_between(activities, zones, Separation(0.0, 0.0, 0.0),
+                                    parallel=parallel)
+        violations = evaluate_violations(activities, zi, zones, zj, parallel=parallel)
     return Detection(conflicts, violations)

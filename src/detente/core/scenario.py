@@ -22,9 +22,10 @@ import orjson
 import shapely
 
 from ..errors import InputError, TooLarge
-from .bulkread import MAX_ID_INT, Columns, no_gc, read_columns
+from .bulkread import MAX_ID_INT, Columns, read_columns
 from .candidates import Parallel
 from .footprints import FootprintError, build_polygons, check_circles
+from .gcpause import no_gc
 from .instants import InstantError, parse_instant
 from .volumes import RESTRICTIONS, FeatureId, VolumeSet
 
