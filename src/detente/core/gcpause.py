@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @contextmanager
@@ -20,3 +25,14 @@ def no_gc() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def gc_paused(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn`` run under :func:`no_gc`."""
+
+    @wraps(fn)
+    def paused(*args: P.args, **kwargs: P.kwargs) -> R:
+        with no_gc():
+            return fn(*args, **kwargs)
+
+    return paused

@@ -29,6 +29,7 @@ from ..core.detect import (
     evaluate_conflicts,
     evaluate_violations,
 )
+from ..core.gcpause import gc_paused
 from ..core.instants import parse_instant
 from ..core.minima import Minima, Separation
 from ..core.scenario import Scenario
@@ -214,6 +215,9 @@ class Deconfliction:
                 out.append(exc)
         return out
 
+    # Collections during a large import walked every object alive for nothing: 2.3 s of
+    # a 300,000-volume import's 13.4 s.
+    @gc_paused
     def _submit(self, scenario: Scenario, *, override: bool,
                 versions: Mapping[Key, int | None] | None,
                 details: Mapping[Key, tuple[str | None, str | None]] | None, actor: str,
