@@ -110,6 +110,40 @@ def test_polygon_inside_a_large_circle_overlaps() -> None:
 
 
 @pytest.mark.parametrize("circle_first", [True, False])
+@pytest.mark.parametrize(("centre", "inside"), [
+    ((10.05, 50.05), True),  # inside the ring
+    ((10.0, 50.05), True),  # on its western edge
+    ((10.5, 50.5), True),  # in a second, far corner of it
+    ((10.25, 50.25), False),  # in the hole: measured from the hole's edge
+    ((10.9, 50.95), False),  # outside, north-east
+])
+def test_a_circle_centred_in_a_polygon_is_at_zero(circle_first: bool,
+                                                  centre: tuple[float, float],
+                                                  inside: bool) -> None:
+    """A centre on or in the polygon is at h = 0 and overlaps; one in a hole or outside
+    is measured (the hole's edge is 5.5 km away, beyond the 1 km radius)."""
+    ring = [[10.0, 50.0], [10.8, 50.0], [10.8, 50.8], [10.0, 50.8], [10.0, 50.0]]
+    hole = [[10.2, 50.2], [10.3, 50.2], [10.3, 50.3], [10.2, 50.3], [10.2, 50.2]]
+    p = {"geometry": {"type": "Polygon", "coordinates": [ring, hole]}}
+    c = {"geometry": {"type": "Point", "coordinates": list(centre)},
+         "extra": {"radius_m": 1000}}
+    for reach in (0.0, 1e6):  # (below the reach, h is only known to be at least it)
+        h, ov, rh, rov = measure(*((c, p) if circle_first else (p, c)), reach=reach)
+        assert ov is rov is inside
+        if inside or reach > 0:
+            assert (h == 0.0) if inside else (within_clause(h, rh) and h > 1000)
+
+
+@pytest.mark.parametrize("circle_first", [True, False])
+def test_a_circle_centred_in_a_polygon_across_the_antimeridian(circle_first: bool) -> None:
+    p = {"geometry": poly((179.5, -17.0), (-179.5, -17.0), (-179.5, -16.0), (179.5, -16.0))}
+    c = {"geometry": {"type": "Point", "coordinates": [-179.8, -16.5]},
+         "extra": {"radius_m": 50}}
+    h, ov, _, rov = measure(*((c, p) if circle_first else (p, c)), reach=0.0)
+    assert h == 0.0 and ov and rov
+
+
+@pytest.mark.parametrize("circle_first", [True, False])
 @pytest.mark.parametrize("reach", [0.0, 5_000.0])
 def test_a_large_circle_near_a_wide_polygon_either_way_round(circle_first: bool,
                                                              reach: float) -> None:

@@ -180,7 +180,12 @@ def horizontal(
     mixed = circ_a[rest] != circ_b[rest]
     if mixed.any():
         # A circle and a polygon: from the circle's centre, exactly (nothing is wide).
+        # A centre on or in the polygon is at h = 0: point in polygon is exact in
+        # lon/lat, where edges are straight.
         m = rest[mixed]
+        inside = shapely.intersects(geom_a[m], geom_b[m])
+        h[m[inside]] = 0.0
+        m = m[~inside]
         h[m] = np.maximum(0.0, _centred_low(geom_a[m], rad_a[m], geom_b[m], rad_b[m]))
         rest = rest[~mixed]
     if len(rest):
