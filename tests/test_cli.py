@@ -121,6 +121,25 @@ def test_help_teaches(run_cli) -> None:
     assert "Example" in r.stdout
 
 
+def test_every_command_sums_itself_up_in_one_line() -> None:
+    """A command list shows each command's first paragraph as written: a line break in
+    it broke the list of 'detente --help' mid-sentence."""
+    import typer.main
+
+    from detente.cli.main import app
+
+    def walk(group: object, path: str) -> list[tuple[str, str]]:
+        found = []
+        for name, sub in getattr(group, "commands", {}).items():
+            found.append((path + name, (sub.help or "").strip().split("\n\n")[0]))
+            found += walk(sub, path + name + " ")
+        return found
+
+    commands = walk(typer.main.get_command(app), "")
+    assert len(commands) > 20
+    assert [(name, first) for name, first in commands if not first or "\n" in first] == []
+
+
 def test_same_activity_name_for_two_parties(run_cli, tmp_path) -> None:
     """Activity ids are each party's own: two parties may both call theirs 'patrol'."""
     name = write(tmp_path, "s.json", collection(

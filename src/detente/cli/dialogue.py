@@ -70,8 +70,9 @@ def report(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of Markdown."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write to this file."),
 ) -> None:
-    """The periodic review: per party, conflicts, median time to acknowledge,
-    escalations and incidents, as Markdown (or --json).
+    """The periodic review per party, as Markdown (or --json).
+
+    Conflicts, median time to acknowledge, escalations and incidents.
 
     Example: detente report --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z
     """
@@ -98,8 +99,9 @@ def report(
 
 
 def sweep(db: str | None = DB) -> None:
-    """Escalate missed acknowledgement deadlines and expire past conflicts now
-    (``detente serve`` does this every second by itself)."""
+    """Escalate missed acknowledgement deadlines and expire past conflicts now.
+
+    ``detente serve`` does this every second by itself."""
     from ..service.deconfliction import utc_now
     from ..service.lifecycle import Lifecycle
 
@@ -111,8 +113,10 @@ def sweep(db: str | None = DB) -> None:
 
 @db_app.command("upgrade")
 def db_upgrade(db: str | None = DB) -> None:
-    """Bring a database's schema to this version of detente (versioned migrations on
-    PostgreSQL; in place on SQLite). Safe to run again, and from several hosts at once.
+    """Bring a database's schema to this version of detente.
+
+    Versioned migrations on PostgreSQL; in place on SQLite. Safe to run again, and from
+    several hosts at once.
 
     Example: detente db upgrade --db postgresql://detente@db.internal/detente
     """

@@ -18,8 +18,9 @@ def template(
     kind: str | None = typer.Option(None, "--kind", help="sites or movements (default: "
                                     "from the file's name)."),
 ) -> None:
-    """Write a blank spreadsheet to fill in for 'detente import': XLSX with instructions
-    and validation, or CSV with the header.
+    """Write a blank spreadsheet to fill in for 'detente import'.
+
+    XLSX with instructions and validation, or CSV with the header.
 
     Example: detente template sites.xlsx
     """
@@ -61,8 +62,9 @@ def import_(
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Import plans from another format as one party's, checked like any submission
-    (all or nothing; bad input names the feature or row, and the field).
+    """Import plans from another format as one party's, checked like any submission.
+
+    All or nothing: bad input names the feature or row, and the field.
 
     Examples:
       detente import zones.json --format ed269 --party "CAA" --ground-elevation 320

@@ -384,8 +384,10 @@ def export(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write here, not stdout."),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Export stored plans as a scenario, or one party's view as GeoJSON, KML (Google
-    Earth) or a CSV of its conflicts.
+    """Export stored plans as a scenario, or one party's view (GeoJSON, KML, CSV).
+
+    A party's view as GeoJSON or KML (Google Earth), a CSV of its conflicts, or its zones
+    as EUROCAE ED-269.
 
     Example: detente export --format kml --party "Relief Alliance" -o relief.kml
     """

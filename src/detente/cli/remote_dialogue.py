@@ -157,8 +157,9 @@ def webhook(add: str | None = typer.Option(None, "--add", help="Subscribe this U
                                             "event, delivered or not."),
             url: str | None = URL, token: str | None = TOKEN,
             as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
-    """Your webhooks: list them, --add one (its secret is printed once), --delete one,
-    read one's delivery --log, or --redeliver its events.
+    """Your webhooks: list, --add, --delete, read a delivery --log, or --redeliver.
+
+    A new webhook's secret is printed once.
 
     Example: detente remote webhook --redeliver 3 --after 1200"""
     rows: list[dict[str, Any]]

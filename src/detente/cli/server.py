@@ -140,8 +140,9 @@ def serve(
         "from the event, before it is given up (and audited as such); the event stays "
         "readable on GET /v1/events."),
 ) -> None:
-    """Run the HTTP API (OpenAPI at /openapi.json, interactive docs at /docs) and, with
-    --dss-key, the ASTM F3548 DSS API under /dss/v1 (see docs/f3548.md).
+    """Run the HTTP API, and with --dss-key the ASTM F3548 DSS API under /dss/v1.
+
+    OpenAPI at /openapi.json, interactive docs at /docs; the DSS: docs/f3548.md.
 
     Example: detente serve --db example.db --port 8000
     """
