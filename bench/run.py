@@ -312,11 +312,10 @@ def report(checks: list[dict[str, Any]], stored: list[dict[str, Any]], quick: bo
         c = by_n[1_000_000]
         out.append(f"| `detente check` of 1,000,000 volumes <= 15 s | {c['check_s']:.1f} s | "
                    f"{'yes' if c['check_s'] <= 15 else 'no'} |")
-    ns = sorted(by_n)
-    for small, large in itertools.pairwise(ns):
-        if large == 10 * small:
-            r = by_n[large]["check_s"] / by_n[small]["check_s"]
-            out.append(f"| check of {large:,} <= 10x the time of {small:,} | {r:.1f}x | "
+    grows = [(a, b) for a, b in itertools.pairwise(sorted(by_n)) if b == 10 * a]
+    for small, large in grows:
+        r = by_n[large]["check_s"] / by_n[small]["check_s"]
+        out.append(f"| check of {large:,} <= 10x the time of {small:,} | {r:.1f}x | "
                        f"{'yes' if r <= 10 else 'no'} |")
     out += ["", "## Whole-scenario check (`detente check`, in-process)", "",
             "| volumes | file MB | read s | detect s | check s | conflicts | red-line entries "
@@ -336,7 +335,6 @@ def report(checks: list[dict[str, Any]], stored: list[dict[str, Any]], quick: bo
             "run up to `--brute-max`). Times up to 100,000 volumes are the best of "
             f"{CHECK_REPEATS} runs (a process's first run pays one-off costs); 1,000,000 runs "
             "once.", ""]
-    grows = [(a, b) for a, b in itertools.pairwise(ns) if b == 10 * a]
     if grows:
         out += ["Growth per tenfold: the time at 10n over the time at n.", "",
                 "| | " + " | ".join(f"{b:,} / {a:,}" for a, b in grows) + " |",

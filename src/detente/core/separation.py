@@ -158,14 +158,15 @@ def horizontal(
         h[cc] = np.maximum(0.0, d - rs)
         overlap[cc] = d < rs
 
-    # Polygon to polygon: meeting and overlapping are exact in lon/lat, where edges are
-    # straight. Polygons that meet are at h = 0.
+    # Two polygons, or a circle's centre and a polygon: meeting is exact in lon/lat, where
+    # edges are straight, and what meets is at h = 0. A circle about a centre on or in a
+    # polygon overlaps it; two polygons that meet overlap where their interiors do.
     pp = ~circ_a & ~circ_b
     meet = np.zeros(n, dtype=bool)
-    if pp.any():
-        meet[pp] = shapely.intersects(geom_a[pp], geom_b[pp])
+    if (~cc).any():
+        meet[~cc] = shapely.intersects(geom_a[~cc], geom_b[~cc])
         overlap[meet] = True
-        m = np.flatnonzero(meet & (reach <= 0))
+        m = np.flatnonzero(meet & pp & (reach <= 0))
         overlap[m] = shapely.relate_pattern(geom_a[m], geom_b[m], "T********")
     h[meet] = 0.0
     rest = np.flatnonzero(~cc & ~meet)
@@ -180,12 +181,8 @@ def horizontal(
     rest = rest[near]
     mixed = circ_a[rest] != circ_b[rest]
     if mixed.any():
-        # A circle and a polygon: from the circle's centre, exactly (nothing is wide);
-        # a centre on or in the polygon is at h = 0 without measuring.
+        # A circle and a polygon: from the circle's centre, exactly (nothing is wide).
         m = rest[mixed]
-        inside = shapely.intersects(geom_a[m], geom_b[m])
-        h[m[inside]] = 0.0
-        m = m[~inside]
         h[m] = np.maximum(0.0, _centred_low(geom_a[m], rad_a[m], geom_b[m], rad_b[m]))
         rest = rest[~mixed]
     if len(rest):
