@@ -267,6 +267,38 @@ def test_two_uss_key_validation(uss1, uss2) -> None:
     assert circ.status_code == 201, circ.text
 
 
+def test_a_partial_key_is_told_exactly_what_it_lacks(uss1, uss2) -> None:
+    """Of three intersecting intents, a key holding one (and an OVN of nothing there)
+    hears of the other two, by id and in order; holding all three, it goes in. A key
+    holding a stale OVN (the intent's before its update) lacks that intent."""
+    x, y = spot()
+    refs = []
+    for k in range(3):
+        key = [r["ovn"] for r in refs]
+        made = uss1.create(intent(volume(x + 0.002 * k, y, 0.02), key=key))
+        assert made.status_code == 201, made.text
+        refs.append(made.json()["operational_intent_reference"])
+    r = uss2.create(intent(volume(x + 0.001, y + 0.001, 0.02),
+                           key=[refs[1]["ovn"], "not-an-ovn-of-anything-here"]))
+    assert r.status_code == 409, r.text
+    assert ([m["id"] for m in r.json()["missing_operational_intents"]]
+            == sorted([refs[0]["id"], refs[2]["id"]]))
+    # The first is updated: its old OVN no longer opens the way.
+    old = refs[0]
+    up = uss1.put(f"/operational_intent_references/{old['id']}/{old['ovn']}",
+                  intent(volume(x, y, 0.02), key=[refs[1]["ovn"], refs[2]["ovn"]],
+                         state="Activated", new_subscription={"uss_base_url": "https://u"}))
+    assert up.status_code == 200, up.text
+    refs[0] = up.json()["operational_intent_reference"]
+    stale = uss2.create(intent(volume(x + 0.001, y + 0.001, 0.02),
+                               key=[old["ovn"], refs[1]["ovn"], refs[2]["ovn"]]))
+    assert stale.status_code == 409, stale.text
+    assert [m["id"] for m in stale.json()["missing_operational_intents"]] == [old["id"]]
+    ok = uss2.create(intent(volume(x + 0.001, y + 0.001, 0.02),
+                            key=[r["ovn"] for r in refs]))
+    assert ok.status_code == 201, ok.text
+
+
 def test_intent_validation_errors(uss1) -> None:
     x, y = spot()
     e = str(uuid.uuid4())

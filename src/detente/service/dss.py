@@ -146,14 +146,21 @@ class Dss:
         now = parse_instant(self.clock())
         return [r for r in self._intersecting(area, constraint) if r.t1 >= now]
 
-    def _intersecting(self, vols: VolumeSet, constraint: bool) -> list[DssRef]:
-        """References whose volumes meet these (closed sets, 1 cm), whoever owns them."""
+    def _intersecting(self, vols: VolumeSet, constraint: bool,
+                      unless: Callable[[str, str], bool] | None = None) -> list[DssRef]:
+        """References whose volumes meet these (closed sets, 1 cm), whoever owns them;
+        with ``unless``, only those for which ``unless(id, ovn)`` is false. (A key check
+        asks for those its key lacks: usually a few of hundreds, and only they are
+        read in full.)"""
         st = self.store
         stored, i, j = st.candidates(vols, INTERSECT, zone=constraint)
         if len(i) == 0:
             return []
         hit = evaluate_intersections(vols, i, stored.volumes, j)
         owners = np.unique(stored.owner_id[hit.b]).tolist()
+        if unless is not None:
+            owners = [o for o, (ref_id, ovn) in st.dss_ovns_of(owners).items()
+                      if not unless(ref_id, ovn)]
         refs = st.dss_refs_of(owners)
         return sorted((r for r in refs.values() if r.is_constraint == constraint),
                       key=lambda r: r.id)
@@ -452,11 +459,11 @@ class Dss:
 
     def _check_key(self, ref_id: str, vols: VolumeSet, key: frozenset[str], manager: str,
                    attached: DssSubscription | None) -> None:
-        missing = [r for r in self._intersecting(vols, False)
-                   if r.id != ref_id and r.ovn not in key]
+        missing = self._intersecting(vols, False,
+                                     unless=lambda rid, ovn: rid == ref_id or ovn in key)
         missing_c: list[DssRef] = []
         if attached is not None and attached.notify_constraints:
-            missing_c = [r for r in self._intersecting(vols, True) if r.ovn not in key]
+            missing_c = self._intersecting(vols, True, unless=lambda _rid, ovn: ovn in key)
         if missing or missing_c:
             raise AirspaceConflict(
                 f"the key lacks the OVNs of {len(missing)} operational intent(s) and "

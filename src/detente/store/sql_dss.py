@@ -59,6 +59,18 @@ class SQLDss:
                 out[ref.owner_id] = ref
         return out
 
+    def dss_ovns_of(self, owner_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        out: dict[int, tuple[str, str]] = {}
+        ids = sorted({int(i) for i in owner_ids})
+        for k in range(0, len(ids), 500):
+            part = ids[k:k + 500]
+            marks = ", ".join("?" * len(part))
+            for owner, ref_id, ovn in self.conn.execute(
+                    f"SELECT owner_id, id, ovn FROM dss_refs WHERE owner_id IN ({marks})",
+                    part):
+                out[int(owner)] = (ref_id, ovn)
+        return out
+
     def dss_put_ref(self, ref: DssRef) -> None:
         self.conn.execute(
             f"INSERT INTO dss_refs ({_REF_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
