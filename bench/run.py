@@ -316,7 +316,7 @@ def report(checks: list[dict[str, Any]], stored: list[dict[str, Any]], quick: bo
     for small, large in grows:
         r = by_n[large]["check_s"] / by_n[small]["check_s"]
         out.append(f"| check of {large:,} <= 10x the time of {small:,} | {r:.1f}x | "
-                       f"{'yes' if r <= 10 else 'no'} |")
+                   f"{'yes' if r <= 10 else 'no'} |")
     out += ["", "## Whole-scenario check (`detente check`, in-process)", "",
             "| volumes | file MB | read s | detect s | check s | conflicts | red-line entries "
             "| JSON parse alone s | STRtree 2D + 4D filter s | brute force s | check / STRtree |",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .dss_contract import DssRef, DssSubscription
@@ -47,29 +47,22 @@ class SQLDss:
                               (ref_id,)).fetchone()
         return _ref(r) if r else None
 
-    def dss_refs_of(self, owner_ids: Sequence[int]) -> dict[int, DssRef]:
-        out: dict[int, DssRef] = {}
+    def _refs_by_owner(self, cols: str, owner_ids: Sequence[int]) -> Iterator[Any]:
+        """Rows of ``cols`` of the references of these owners, 500 owners a query."""
         ids = sorted({int(i) for i in owner_ids})
         for k in range(0, len(ids), 500):
             part = ids[k:k + 500]
             marks = ", ".join("?" * len(part))
-            for r in self.conn.execute(f"SELECT {_REF_COLS} FROM dss_refs WHERE owner_id IN "
-                                       f"({marks})", part):
-                ref = _ref(r)
-                out[ref.owner_id] = ref
-        return out
+            yield from self.conn.execute(
+                f"SELECT {cols} FROM dss_refs WHERE owner_id IN ({marks})", part)
+
+    def dss_refs_of(self, owner_ids: Sequence[int]) -> dict[int, DssRef]:
+        refs = map(_ref, self._refs_by_owner(_REF_COLS, owner_ids))
+        return {ref.owner_id: ref for ref in refs}
 
     def dss_ovns_of(self, owner_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
-        out: dict[int, tuple[str, str]] = {}
-        ids = sorted({int(i) for i in owner_ids})
-        for k in range(0, len(ids), 500):
-            part = ids[k:k + 500]
-            marks = ", ".join("?" * len(part))
-            for owner, ref_id, ovn in self.conn.execute(
-                    f"SELECT owner_id, id, ovn FROM dss_refs WHERE owner_id IN ({marks})",
-                    part):
-                out[int(owner)] = (ref_id, ovn)
-        return out
+        return {int(owner): (ref_id, ovn) for owner, ref_id, ovn
+                in self._refs_by_owner("owner_id, id, ovn", owner_ids)}
 
     def dss_put_ref(self, ref: DssRef) -> None:
         self.conn.execute(
