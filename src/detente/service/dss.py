@@ -150,18 +150,21 @@ class Dss:
                       unless: Callable[[str, str], bool] | None = None) -> list[DssRef]:
         """References whose volumes meet these (closed sets, 1 cm), whoever owns them;
         with ``unless``, only those for which ``unless(id, ovn)`` is false. (A key check
-        asks for those its key lacks: usually a few of hundreds, and only they are
-        read in full.)"""
+        asks for those its key lacks: usually a few of hundreds, and only their volumes
+        are read and tested.)"""
         st = self.store
-        stored, i, j = st.candidates(vols, INTERSECT, zone=constraint)
+        if unless is None:
+            stored, i, j = st.candidates(vols, INTERSECT, zone=constraint)
+        else:
+            near = st.candidate_owners(vols, INTERSECT, zone=constraint)
+            lacking = [o for o, (ref_id, ovn) in st.dss_ovns_of(near).items()
+                       if not unless(ref_id, ovn)]
+            stored = st.volumes_of(lacking, zone=constraint)
+            i, j = candidates_between(vols, stored.volumes, INTERSECT)
         if len(i) == 0:
             return []
         hit = evaluate_intersections(vols, i, stored.volumes, j)
-        owners = np.unique(stored.owner_id[hit.b]).tolist()
-        if unless is not None:
-            owners = [o for o, (ref_id, ovn) in st.dss_ovns_of(owners).items()
-                      if not unless(ref_id, ovn)]
-        refs = st.dss_refs_of(owners)
+        refs = st.dss_refs_of(np.unique(stored.owner_id[hit.b]).tolist())
         return sorted((r for r in refs.values() if r.is_constraint == constraint),
                       key=lambda r: r.id)
 

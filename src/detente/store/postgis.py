@@ -275,14 +275,13 @@ class PostGISStore(SQLStore):
                 copy.write_row((first_id + k, *row[:8], *(None if v != v else v
                                                            for v in row[8:10]), row[10]))
 
-    def candidates(self, query: VolumeSet, widen: Separation, *, zone: bool
-                   ) -> tuple[StoredVolumes, np.ndarray, np.ndarray]:
-        """GiST candidates for every query box at once, and for its copies a turn east
-        and west (stored boxes across the antimeridian reach past +-180)."""
-        self.require()
+    def _hits(self, query: VolumeSet, widen: Separation, zone: bool, cols: str
+              ) -> list[tuple[Any, ...]]:
+        """``cols`` (of ``q.i``, the query index, and ``v``) for each live stored volume
+        whose box meets a query box widened by ``widen``: GiST for every query box at
+        once, and for its copies a turn east and west (stored boxes across the
+        antimeridian reach past +-180)."""
         n = len(query)
-        if n == 0:
-            return self._load([], zone), np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
         # Margins (1 m, 1 cm, 1 s), as on SQLite: rounding never shaves off a candidate.
         qb = expand_bounds(query.bounds, widen.horizontal_m + 1.0)
         dt = int(widen.time_s * 1e9) + 10**9
@@ -295,8 +294,8 @@ class PostGISStore(SQLStore):
                 tile(query.alt_hi + widen.vertical_m + 0.01).tolist(),
                 tile(np.asarray(query.t0, dtype=np.int64) - dt).tolist(),
                 tile(np.asarray(query.t1, dtype=np.int64) + dt).tolist()]
-        pairs = self.conn.execute(
-            "SELECT DISTINCT q.i, v.id FROM unnest(?::int[], ?::float8[], ?::float8[], "
+        return self.conn.execute(
+            f"SELECT DISTINCT {cols} FROM unnest(?::int[], ?::float8[], ?::float8[], "
             "?::float8[], ?::float8[], ?::float8[], ?::float8[], ?::int8[], ?::int8[]) "
             "AS q(i, x0, y0, x1, y1, z0, z1, t0, t1) "
             "JOIN volumes v ON v.box && ST_MakeEnvelope(q.x0, q.y0, q.x1, q.y1) "
@@ -304,7 +303,12 @@ class PostGISStore(SQLStore):
             "AND v.span && int8range(q.t0, q.t1, '[]') "
             f"AND v.is_zone = {int(zone)} "
             "JOIN owners o ON o.id = v.owner_id WHERE o.state NOT IN ('cancelled', 'ended') "
-            "ORDER BY q.i, v.id", args).fetchall()
+            f"ORDER BY {cols}", args).fetchall()
+
+    def candidates(self, query: VolumeSet, widen: Separation, *, zone: bool
+                   ) -> tuple[StoredVolumes, np.ndarray, np.ndarray]:
+        self.require()
+        pairs = self._hits(query, widen, zone, "q.i, v.id") if len(query) else []
         if not pairs:
             return self._load([], zone), np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
         ids = sorted({p[1] for p in pairs})
@@ -315,3 +319,8 @@ class PostGISStore(SQLStore):
         qi = np.fromiter((p[0] for p in pairs), dtype=np.intp, count=len(pairs))
         si = np.fromiter((pos[p[1]] for p in pairs), dtype=np.intp, count=len(pairs))
         return self._load(rows, zone), qi, si
+
+    def candidate_owners(self, query: VolumeSet, widen: Separation, *, zone: bool
+                         ) -> list[int]:
+        self.require()
+        return [r[0] for r in self._hits(query, widen, zone, "v.owner_id")] if len(query) else []

@@ -266,13 +266,10 @@ class SQLiteStore(SQLStore):
             self.conn.executemany(f"INSERT INTO {idx} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                   zip(rids, *bx[sel].T.tolist(), strict=True))
 
-    def candidates(self, query: VolumeSet, widen: Separation, *, zone: bool
-                   ) -> tuple[StoredVolumes, np.ndarray, np.ndarray]:
-        """R*Tree candidates; queries each box and its antimeridian copy."""
-        self.require()
-        n = len(query)
-        if n == 0:
-            return self._load([], zone), np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+    def _hits(self, query: VolumeSet, widen: Separation, zone: bool, cols: str
+              ) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """(query index, row of ``cols``) for each live stored volume whose R*Tree box
+        meets a query box widened by ``widen``, or that box's antimeridian copy."""
         # Margins (1 m, 1 cm, 1 s) keep float rounding in the scaled units from shaving
         # off a candidate whose gap is a hair under the minimum.
         qb = expand_bounds(query.bounds, widen.horizontal_m + 1.0)
@@ -280,27 +277,40 @@ class SQLiteStore(SQLStore):
         boxes = scaled_boxes(qb, query.alt_lo - widen.vertical_m - 0.01,
                              query.alt_hi + widen.vertical_m + 0.01, query.t0 - dt, query.t1 + dt)
         # One statement per box: the R*Tree lookup joined to the live volumes it names.
-        sql = (f"SELECT {VOL_COLS} FROM {self._index(zone)} r "
+        sql = (f"SELECT {cols} FROM {self._index(zone)} r "
                "JOIN volumes v ON v.id = r.rid >> 1 JOIN owners o ON o.id = v.owner_id "
                "WHERE r.x1 >= ? AND r.x0 <= ? AND r.y1 >= ? AND r.y0 <= ? AND r.z1 >= ? "
                "AND r.z0 <= ? AND r.t1 >= ? AND r.t0 <= ? "
                "AND o.state NOT IN ('cancelled', 'ended')")
+        for copy, bx in _wrapped(boxes):
+            for i in range(len(query)) if copy == 0 else np.flatnonzero(
+                    (bx != boxes).any(axis=1)):
+                for row in self.conn.execute(sql, tuple(bx[i].tolist())):
+                    yield int(i), row
+
+    def candidates(self, query: VolumeSet, widen: Separation, *, zone: bool
+                   ) -> tuple[StoredVolumes, np.ndarray, np.ndarray]:
+        """R*Tree candidates; queries each box and its antimeridian copy."""
+        self.require()
         rows: list[tuple[Any, ...]] = []
         pos: dict[int, int] = {}
         qi: list[int] = []
         si: list[int] = []
         seen: set[tuple[int, int]] = set()
-        for copy, bx in _wrapped(boxes):
-            for i in range(n) if copy == 0 else np.flatnonzero((bx != boxes).any(axis=1)):
-                for row in self.conn.execute(sql, tuple(bx[i].tolist())):
-                    at = pos.get(row[0])
-                    if at is None:
-                        at = pos[row[0]] = len(rows)
-                        rows.append(row)
-                    if (int(i), at) not in seen:
-                        seen.add((int(i), at))
-                        qi.append(int(i))
-                        si.append(at)
+        for i, row in self._hits(query, widen, zone, VOL_COLS):
+            at = pos.get(row[0])
+            if at is None:
+                at = pos[row[0]] = len(rows)
+                rows.append(row)
+            if (i, at) not in seen:
+                seen.add((i, at))
+                qi.append(i)
+                si.append(at)
         return self._load(rows, zone), np.asarray(qi, dtype=np.intp), np.asarray(si,
                                                                                    dtype=np.intp)
+
+    def candidate_owners(self, query: VolumeSet, widen: Separation, *, zone: bool
+                         ) -> list[int]:
+        self.require()
+        return sorted({row[0] for _, row in self._hits(query, widen, zone, "v.owner_id")})
 
