@@ -294,7 +294,7 @@ class PostGISStore(SQLStore):
                 tile(query.alt_hi + widen.vertical_m + 0.01).tolist(),
                 tile(np.asarray(query.t0, dtype=np.int64) - dt).tolist(),
                 tile(np.asarray(query.t1, dtype=np.int64) + dt).tolist()]
-        return self.conn.execute(
+        rows: list[tuple[Any, ...]] = self.conn.execute(
             f"SELECT DISTINCT {cols} FROM unnest(?::int[], ?::float8[], ?::float8[], "
             "?::float8[], ?::float8[], ?::float8[], ?::float8[], ?::int8[], ?::int8[]) "
             "AS q(i, x0, y0, x1, y1, z0, z1, t0, t1) "
@@ -304,6 +304,7 @@ class PostGISStore(SQLStore):
             f"AND v.is_zone = {int(zone)} "
             "JOIN owners o ON o.id = v.owner_id WHERE o.state NOT IN ('cancelled', 'ended') "
             f"ORDER BY {cols}", args).fetchall()
+        return rows
 
     def candidates(self, query: VolumeSet, widen: Separation, *, zone: bool
                    ) -> tuple[StoredVolumes, np.ndarray, np.ndarray]:
