@@ -13,6 +13,7 @@ import logging
 import re
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -113,6 +114,14 @@ def detente_problem(exc: DetenteError) -> JSONResponse:
     raise AssertionError("DetenteError is in the table")  # pragma: no cover
 
 
+class FastJSON(JSONResponse):
+    """JSON rendered by orjson: a DSS write's answer can name hundreds of subscribers,
+    and orjson renders them in a tenth of the standard library's time."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 def dss_error(exc: DetenteError) -> JSONResponse:
     status = next(code for cls, code in DSS_STATUS if isinstance(exc, cls))
     body: dict[str, Any] = {"message": str(exc)}
@@ -123,7 +132,7 @@ def dss_error(exc: DetenteError) -> JSONResponse:
             body[name] = [reference_json(ref, who, availability)
                           for ref, availability in exc.body[key]]  # type: ignore[attr-defined]
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    return FastJSON(body, status_code=status, headers=headers)
 
 
 def _dss(request: Request) -> bool:
@@ -152,14 +161,14 @@ def install(app: FastAPI) -> None:
         if isinstance(exc.__cause__, DetenteError):  # raised while FastAPI read the body
             return (dss_error if _dss(request) else detente_problem)(exc.__cause__)
         if _dss(request):
-            return JSONResponse({"message": str(exc.detail)}, status_code=exc.status_code)
+            return FastJSON({"message": str(exc.detail)}, status_code=exc.status_code)
         slug = {404: NotFound.kind, 405: "method-not-allowed"}.get(exc.status_code, "http")
         return problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
         if _dss(request):
-            return JSONResponse({"message": f"the request body is over the limit of "
+            return FastJSON({"message": f"the request body is over the limit of "
                                             f"{exc.limit:,} bytes"}, status_code=413)
         return problem(413, "too-large", "Request body too large",
                        f"the request body is over the limit of {exc.limit:,} bytes")

@@ -22,6 +22,7 @@ from ..formats import f3548 as wire
 from ..service.dss import AA, CM, CMSA, CP, SC, Changed, IntentPut, SubscriptionPut, party_of
 from .app import Services, bearer, get_services
 from .dss_auth import NO_KEYS, Caller, DssAuth
+from .problems import FastJSON
 
 
 class ErrorResponse(BaseModel):
@@ -57,7 +58,7 @@ async def body_bytes(request: Request) -> bytes:
 
 
 def ok(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status)
+    return FastJSON(body, status_code=status)
 
 
 def _refs(services: Services, refs: list[Any], who: Caller) -> list[dict[str, Any]]:

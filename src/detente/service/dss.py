@@ -220,9 +220,13 @@ class Dss:
                 raise Unavailable("this USS is marked Down: it may not plan Accepted or "
                                   "Activated operational intents")
             old = self._check_owner(req.entity_id, req.ovn, manager, constraint=False)
-            attached = self._attach(manager, req, vols, old, now)
+            chosen = self._chosen(manager, req)
             if req.state not in OFF_NOMINAL:
-                self._check_key(req.entity_id, vols, req.key, manager, attached)
+                # Before any write: in a crowd most keys are refused, at no insert.
+                self._check_key(req.entity_id, vols, req.key, manager, constraints=(
+                    req.new_subscription[1] if req.new_subscription is not None
+                    else chosen is not None and chosen.notify_constraints))
+            attached = self._attach(manager, req, vols, chosen, now)
             old_vols = (st.volumes_of([old.owner_id], zone=False).volumes if old else None)
             # Off-nominal intents describe a flight as it is: a red line cannot refuse it.
             self.deconfliction.submit(req.scenario, override=req.state in OFF_NOMINAL,
@@ -427,29 +431,35 @@ class Dss:
                              field="requested_ovn_suffix")
         return f"{ref_id}_{suffix}"
 
-    def _attach(self, manager: str, req: IntentPut, vols: VolumeSet, old: DssRef | None,
-                now: int) -> DssSubscription | None:
-        """The subscription the intent will rely on, made or widened as asked."""
+    def _chosen(self, manager: str, req: IntentPut) -> DssSubscription | None:
+        """The existing subscription the intent names, if it names one: the caller's."""
+        if not req.subscription_id:
+            return None
+        sub = self.store.dss_subscription(req.subscription_id)
+        if sub is None:
+            raise InputError(f"no subscription '{req.subscription_id}'",
+                             field="subscription_id")
+        if sub.manager != manager:
+            raise Forbidden("the subscription belongs to another USS")
+        return sub
+
+    def _attach(self, manager: str, req: IntentPut, vols: VolumeSet,
+                sub: DssSubscription | None, now: int) -> DssSubscription | None:
+        """The subscription the intent will rely on (``sub``, the one it names), made
+        or widened as asked."""
         st = self.store
         if req.new_subscription is not None:
             url, for_constraints = req.new_subscription
             watched = _watching(vols)
             watched["t0"] = min(watched["t0"], now)
-            sub = DssSubscription(
+            made = DssSubscription(
                 id=str(uuid.uuid4()), manager=manager, version=secrets.token_hex(8),
                 notification_index=0, uss_base_url=url, notify_intents=True,
                 notify_constraints=for_constraints, implicit=True, **watched)
-            st.dss_put_subscription(sub)
-            return sub
-        if not req.subscription_id:
+            st.dss_put_subscription(made)
+            return made
+        if sub is None:
             return None
-        chosen = st.dss_subscription(req.subscription_id)
-        if chosen is None:
-            raise InputError(f"no subscription '{req.subscription_id}'",
-                             field="subscription_id")
-        sub = chosen
-        if sub.manager != manager:
-            raise Forbidden("the subscription belongs to another USS")
         if _covers(sub, vols):
             return sub
         if not sub.implicit:
@@ -460,12 +470,14 @@ class Dss:
         st.dss_put_subscription(wider)
         return wider
 
-    def _check_key(self, ref_id: str, vols: VolumeSet, key: frozenset[str], manager: str,
-                   attached: DssSubscription | None) -> None:
+    def _check_key(self, ref_id: str, vols: VolumeSet, key: frozenset[str], manager: str, *,
+                   constraints: bool) -> None:
+        """A 409 unless the key holds the OVN of every other intersecting intent (and
+        constraint, when the intent's subscription asks for constraints)."""
         missing = self._intersecting(vols, False,
                                      unless=lambda rid, ovn: rid == ref_id or ovn in key)
         missing_c: list[DssRef] = []
-        if attached is not None and attached.notify_constraints:
+        if constraints:
             missing_c = self._intersecting(vols, True, unless=lambda _rid, ovn: ovn in key)
         if missing or missing_c:
             raise AirspaceConflict(
