@@ -172,15 +172,18 @@ def dss_section(run: dict[str, Any]) -> list[str]:
            "reference DSS's published figures, ~120-150 requests/s on non-overlapping "
            "traffic and ~5-25 on overlapping traffic (not run here: no CockroachDB); "
            "ratios are against the upper ends, 150 and 25. Target (issue: F3548): >= 10x "
-           "those figures.", "",
+           "those figures. The published figures are requests per second, and whether "
+           "they count races lost is not known here, so both ratios are shown: writes/s "
+           "(the stricter: only writes that went in) and requests/s (409s included).", "",
            "| traffic | phase | writes | writes/s | requests/s | p50 ms | p95 ms | p99 ms | "
-           "409 retries | errors | writes/s vs reference |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "409 retries | errors | writes/s vs reference | requests/s vs reference |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for shape in ("spread", "overlapping"):
         for phase in ("create", "update"):
             r = run[shape][phase]
             out.append(f"| {shape} | {phase} | {r['writes']:,} | {r['done_rate']:.0f} | "
                        f"{r['rate']:.0f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
                        f"{r['retries']:,} | {r['errors']} | "
-                       f"{r['done_rate'] / REFERENCE_RPS[shape]:.1f}x |")
+                       f"{r['done_rate'] / REFERENCE_RPS[shape]:.1f}x | "
+                       f"{r['rate'] / REFERENCE_RPS[shape]:.1f}x |")
     return out
