@@ -536,6 +536,35 @@ def test_implicit_subscription_follows_its_intent(uss1) -> None:
     assert uss1.http.get(f"/subscriptions/{sid}").status_code == 404
 
 
+def test_the_subscription_is_checked_before_the_key_and_a_refused_key_writes_nothing(
+        uss1, uss2) -> None:
+    """As the reference DSS answers: a named subscription that does not cover the
+    intent is a 400 even where the key lacks an OVN too; and a create refused for its
+    key leaves no implicit subscription behind."""
+    x, y = spot()
+    assert uss1.create(intent(volume(x, y, 0.02))).status_code == 201
+    small = str(uuid.uuid4())
+    made = uss2.put(f"/subscriptions/{small}", {"extents": volume(x + 0.3, y, 0.001),
+                                                "uss_base_url": "https://u",
+                                                "notify_for_operational_intents": True})
+    assert made.status_code == 200, made.text
+    r = uss2.create(intent(volume(x + 0.01, y + 0.01, 0.02), subscription_id=small))
+    assert r.status_code == 400, r.text
+
+    def subscriptions() -> list[str]:
+        q = uss2.http.post("/subscriptions/query",
+                           json={"area_of_interest": volume(x - 0.1, y - 0.1, 0.5)})
+        assert q.status_code == 200, q.text
+        return sorted(s["id"] for s in q.json()["subscriptions"])
+
+    before = subscriptions()
+    assert before == [small]
+    r = uss2.create(intent(volume(x + 0.01, y + 0.01, 0.02),
+                           new_subscription={"uss_base_url": "https://u2"}))
+    assert r.status_code == 409, r.text
+    assert subscriptions() == before
+
+
 # -- constraints -------------------------------------------------------------------------
 def test_constraints_and_their_keys(dss, uss1) -> None:
     x, y = spot()

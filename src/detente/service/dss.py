@@ -220,13 +220,14 @@ class Dss:
                 raise Unavailable("this USS is marked Down: it may not plan Accepted or "
                                   "Activated operational intents")
             old = self._check_owner(req.entity_id, req.ovn, manager, constraint=False)
-            chosen = self._chosen(manager, req)
+            chosen, covered = self._chosen(manager, req, vols)
             if req.state not in OFF_NOMINAL:
-                # Before any write: in a crowd most keys are refused, at no insert.
+                # Before any write (in a crowd most keys are refused), after every check
+                # of the subscription (the reference DSS's order of answers).
                 self._check_key(req.entity_id, vols, req.key, manager, constraints=(
                     req.new_subscription[1] if req.new_subscription is not None
                     else chosen is not None and chosen.notify_constraints))
-            attached = self._attach(manager, req, vols, chosen, now)
+            attached = self._attach(manager, req, vols, chosen, covered, now)
             old_vols = (st.volumes_of([old.owner_id], zone=False).volumes if old else None)
             # Off-nominal intents describe a flight as it is: a red line cannot refuse it.
             self.deconfliction.submit(req.scenario, override=req.state in OFF_NOMINAL,
@@ -431,22 +432,30 @@ class Dss:
                              field="requested_ovn_suffix")
         return f"{ref_id}_{suffix}"
 
-    def _chosen(self, manager: str, req: IntentPut) -> DssSubscription | None:
-        """The existing subscription the intent names, if it names one: the caller's."""
+    def _chosen(self, manager: str, req: IntentPut, vols: VolumeSet
+                ) -> tuple[DssSubscription | None, bool]:
+        """The existing subscription the intent names, if it names one, checked (the
+        caller's; covering the intent unless implicit, which can be widened), and
+        whether it covers the intent."""
         if not req.subscription_id:
-            return None
+            return None, False
         sub = self.store.dss_subscription(req.subscription_id)
         if sub is None:
             raise InputError(f"no subscription '{req.subscription_id}'",
                              field="subscription_id")
         if sub.manager != manager:
             raise Forbidden("the subscription belongs to another USS")
-        return sub
+        covered = _covers(sub, vols)
+        if not covered and not sub.implicit:
+            raise InputError("the subscription does not cover the operational intent",
+                             field="subscription_id")
+        return sub, covered
 
     def _attach(self, manager: str, req: IntentPut, vols: VolumeSet,
-                sub: DssSubscription | None, now: int) -> DssSubscription | None:
-        """The subscription the intent will rely on (``sub``, the one it names), made
-        or widened as asked."""
+                sub: DssSubscription | None, covered: bool, now: int
+                ) -> DssSubscription | None:
+        """The subscription the intent will rely on: ``sub`` (the one it names, checked
+        by ``_chosen``), widened if it does not cover the intent, or one made as asked."""
         st = self.store
         if req.new_subscription is not None:
             url, for_constraints = req.new_subscription
@@ -458,13 +467,8 @@ class Dss:
                 notify_constraints=for_constraints, implicit=True, **watched)
             st.dss_put_subscription(made)
             return made
-        if sub is None:
-            return None
-        if _covers(sub, vols):
+        if sub is None or covered:
             return sub
-        if not sub.implicit:
-            raise InputError("the subscription does not cover the operational intent",
-                             field="subscription_id")
         wider = dataclasses.replace(sub, version=secrets.token_hex(8),
                                     **_watching(_with(vols, _sub_volumes([sub]))))
         st.dss_put_subscription(wider)
