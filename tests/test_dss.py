@@ -16,14 +16,17 @@ from typing import Any
 
 import httpx
 import jwt
+import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from uas_standards.astm.f3548.v21 import api as f3548
 
 from detente.api import Settings
 from detente.api.dss_auth import DssAuth
 from detente.core.minima import Minima, Separation
 from detente.errors import InputError, Unauthorized
+from detente.formats import f3548 as wire
 from detente.service.parties import Parties
 from detente.store import open_store
 
@@ -349,6 +352,22 @@ def test_intent_validation_errors(uss1) -> None:
     # Unknown fields are ignored.
     r = uss1.create(intent(volume(x, y)) | {"x_vendor": {"a": 1}}, e)
     assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("key", [["a", "b"], [], [7, "x"], "ab", None, [None], {"a": 1}])
+def test_a_key_is_read_as_the_standards_type_reads_it(key: Any) -> None:
+    """A key of strings is taken as it is (fast); anything else goes through the
+    standard's type; either way the same body or the same error."""
+    raw = orjson.dumps({**intent(volume(1.0, 1.0)), "key": key})
+
+    def read(with_key: bool) -> Any:
+        try:
+            return dict(wire.parse(raw, f3548.PutOperationalIntentReferenceParameters,
+                                   "intent", with_key=with_key))
+        except InputError as exc:
+            return str(exc)
+
+    assert read(True) == read(False)
 
 
 def test_requested_ovn_suffix(uss1) -> None:

@@ -107,7 +107,7 @@ def _put_intent(raw: bytes, entityid: str, ovn: str | None, who: Caller,
     who.need(SC, frozenset((SC, CP)), CMSA)
     entity = wire.check_id(entityid, "entityid")
     body = wire.parse(raw, f3548.PutOperationalIntentReferenceParameters,
-                      "operational intent reference")
+                      "operational intent reference", with_key=True)
     scen = wire.scenario(body.extents, party=party_of(who.manager), entity=entity)
     new_sub = body.get("new_subscription")
     req = IntentPut(
