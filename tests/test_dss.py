@@ -302,6 +302,24 @@ def test_a_partial_key_is_told_exactly_what_it_lacks(uss1, uss2) -> None:
     assert ok.status_code == 201, ok.text
 
 
+def test_keys_across_the_antimeridian(uss1, uss2) -> None:
+    """An intent across the antimeridian must be in the key of one that meets it on
+    either side of the line."""
+    across = volume(179.99, 62.0)
+    across["volume"]["outline_polygon"]["vertices"] = [
+        {"lng": 179.99, "lat": 62.0}, {"lng": -179.99, "lat": 62.0},
+        {"lng": -179.99, "lat": 62.01}, {"lng": 179.99, "lat": 62.01}]
+    made = uss1.create(intent(across))
+    assert made.status_code == 201, made.text
+    ref = made.json()["operational_intent_reference"]
+    for x in (-179.995, 179.993):
+        r = uss2.create(intent(volume(x, 62.002, 0.002)))
+        assert r.status_code == 409, (x, r.text)
+        assert [m["id"] for m in r.json()["missing_operational_intents"]] == [ref["id"]]
+        ok = uss2.create(intent(volume(x, 62.002, 0.002), key=[ref["ovn"]]))
+        assert ok.status_code == 201, (x, ok.text)
+
+
 def test_intent_validation_errors(uss1) -> None:
     x, y = spot()
     e = str(uuid.uuid4())

@@ -147,19 +147,18 @@ class Dss:
         return [r for r in self._intersecting(area, constraint) if r.t1 >= now]
 
     def _intersecting(self, vols: VolumeSet, constraint: bool,
-                      unless: Callable[[str, str], bool] | None = None) -> list[DssRef]:
+                      key: frozenset[str] | None = None, but: str | None = None
+                      ) -> list[DssRef]:
         """References whose volumes meet these (closed sets, 1 cm), whoever owns them;
-        with ``unless``, only those for which ``unless(id, ovn)`` is false. (A key check
-        asks for those its key lacks: usually a few of hundreds, and only their volumes
-        are read and tested.)"""
+        with ``key``, only those whose OVN it lacks, but for reference ``but`` (a key
+        check: the store rules out the references the key holds, usually all of
+        hundreds, and only the rest are read and tested)."""
         st = self.store
-        if unless is None:
+        if key is None:
             stored, i, j = st.candidates(vols, INTERSECT, zone=constraint)
         else:
-            near = st.candidate_owners(vols, INTERSECT, zone=constraint)
-            lacking = [o for o, (ref_id, ovn) in st.dss_ovns_of(near).items()
-                       if not unless(ref_id, ovn)]
-            stored = st.volumes_of(lacking, zone=constraint)
+            stored = st.volumes_of(st.dss_lacking(vols, INTERSECT, zone=constraint, key=key,
+                                                  but=but), zone=constraint)
             i, j = candidates_between(vols, stored.volumes, INTERSECT)
         if len(i) == 0:
             return []
@@ -478,11 +477,8 @@ class Dss:
                    constraints: bool) -> None:
         """A 409 unless the key holds the OVN of every other intersecting intent (and
         constraint, when the intent's subscription asks for constraints)."""
-        missing = self._intersecting(vols, False,
-                                     unless=lambda rid, ovn: rid == ref_id or ovn in key)
-        missing_c: list[DssRef] = []
-        if constraints:
-            missing_c = self._intersecting(vols, True, unless=lambda _rid, ovn: ovn in key)
+        missing = self._intersecting(vols, False, key, but=ref_id)
+        missing_c = self._intersecting(vols, True, key) if constraints else []
         if missing or missing_c:
             raise AirspaceConflict(
                 f"the key lacks the OVNs of {len(missing)} operational intent(s) and "

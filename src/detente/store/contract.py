@@ -143,11 +143,6 @@ class Store(DialogueStore, DssStore, TrackStore, Protocol):
         a superset of the true conflicts (never a miss).
         """
 
-    def candidate_owners(self, query: VolumeSet, widen: Separation, *, zone: bool
-                         ) -> list[int]:
-        """The owners (sorted ids) of the volumes ``candidates`` would return, without
-        reading those volumes: for a caller that can rule most owners out first."""
-
     def live_count(self, *, zone: bool) -> int:
         """How many volumes of live (not cancelled, not ended) owners are stored."""
 

@@ -8,9 +8,12 @@ subscription. Subscriptions are stored as one volume each.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from ..core.minima import Separation
+from ..core.volumes import VolumeSet
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,12 @@ class DssStore(Protocol):
 
     def dss_refs_of(self, owner_ids: Sequence[int]) -> dict[int, DssRef]: ...
 
-    def dss_ovns_of(self, owner_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
-        """(reference id, OVN) by owner id: what a key check needs of each reference."""
+    def dss_lacking(self, query: VolumeSet, widen: Separation, *, zone: bool,
+                    key: Collection[str], but: str | None) -> list[int]:
+        """The owners (sorted ids) of live references, other than reference ``but``,
+        whose OVN the key lacks, among those ``candidates`` would return (a superset of
+        the intersecting): a key check, where the key usually holds all of hundreds,
+        reads and tests only the rest."""
         ...
 
     def dss_put_ref(self, ref: DssRef) -> None: ...

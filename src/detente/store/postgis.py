@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from typing import Any
@@ -275,19 +275,20 @@ class PostGISStore(SQLStore):
                 copy.write_row((first_id + k, *row[:8], *(None if v != v else v
                                                            for v in row[8:10]), row[10]))
 
-    def _hits(self, query: VolumeSet, widen: Separation, zone: bool, cols: str
+    def _hits(self, query: VolumeSet, widen: Separation, zone: bool, cols: str, *,
+              join: str = "", where: str = "", args: tuple[Any, ...] = ()
               ) -> list[tuple[Any, ...]]:
         """``cols`` (of ``q.i``, the query index, and ``v``) for each live stored volume
-        whose box meets a query box widened by ``widen``: GiST for every query box at
-        once, and for its copies a turn east and west (stored boxes across the
-        antimeridian reach past +-180)."""
+        whose box meets a query box widened by ``widen`` (and ``where``, of ``args``, over
+        the tables ``join`` adds): GiST for every query box at once, and for its copies
+        a turn east and west (stored boxes across the antimeridian reach past +-180)."""
         n = len(query)
         # Margins (1 m, 1 cm, 1 s), as on SQLite: rounding never shaves off a candidate.
         qb = expand_bounds(query.bounds, widen.horizontal_m + 1.0)
         dt = int(widen.time_s * 1e9) + 10**9
         shift = np.repeat([0.0, 360.0, -360.0], n)
         tile = functools.partial(np.tile, reps=3)
-        args = [tile(np.arange(n)).tolist(), (tile(qb[:, 0]) + shift).tolist(),
+        arrays = [tile(np.arange(n)).tolist(), (tile(qb[:, 0]) + shift).tolist(),
                 tile(qb[:, 1]).tolist(), (tile(qb[:, 2]) + shift).tolist(),
                 tile(qb[:, 3]).tolist(),
                 tile(query.alt_lo - widen.vertical_m - 0.01).tolist(),
@@ -302,8 +303,9 @@ class PostGISStore(SQLStore):
             "AND v.alt && floatrange(q.z0, q.z1, '[]') "
             "AND v.span && int8range(q.t0, q.t1, '[]') "
             f"AND v.is_zone = {int(zone)} "
-            "JOIN owners o ON o.id = v.owner_id WHERE o.state NOT IN ('cancelled', 'ended') "
-            f"ORDER BY {cols}", args).fetchall()
+            f"JOIN owners o ON o.id = v.owner_id {join} "
+            f"WHERE o.state NOT IN ('cancelled', 'ended') {where} "
+            f"ORDER BY {cols}", [*arrays, *args]).fetchall()
         return rows
 
     def candidates(self, query: VolumeSet, widen: Separation, *, zone: bool
@@ -321,7 +323,12 @@ class PostGISStore(SQLStore):
         si = np.fromiter((pos[p[1]] for p in pairs), dtype=np.intp, count=len(pairs))
         return self._load(rows, zone), qi, si
 
-    def candidate_owners(self, query: VolumeSet, widen: Separation, *, zone: bool
-                         ) -> list[int]:
+    def dss_lacking(self, query: VolumeSet, widen: Separation, *, zone: bool,
+                    key: Collection[str], but: str | None) -> list[int]:
         self.require()
-        return [r[0] for r in self._hits(query, widen, zone, "v.owner_id")] if len(query) else []
+        if not len(query):
+            return []
+        return [r[0] for r in self._hits(
+            query, widen, zone, "d.owner_id", join="JOIN dss_refs d ON d.owner_id = v.owner_id",
+            where="AND d.id IS DISTINCT FROM ? AND d.ovn <> ALL(?::text[])",
+            args=(but, sorted(key)))]

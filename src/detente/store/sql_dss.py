@@ -60,10 +60,6 @@ class SQLDss:
         refs = map(_ref, self._refs_by_owner(_REF_COLS, owner_ids))
         return {ref.owner_id: ref for ref in refs}
 
-    def dss_ovns_of(self, owner_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
-        return {int(owner): (ref_id, ovn) for owner, ref_id, ovn
-                in self._refs_by_owner("owner_id, id, ovn", owner_ids)}
-
     def dss_put_ref(self, ref: DssRef) -> None:
         self.conn.execute(
             f"INSERT INTO dss_refs ({_REF_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "

@@ -13,7 +13,7 @@ in 20 minute steps from 2020.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from typing import Any
@@ -266,10 +266,12 @@ class SQLiteStore(SQLStore):
             self.conn.executemany(f"INSERT INTO {idx} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                   zip(rids, *bx[sel].T.tolist(), strict=True))
 
-    def _hits(self, query: VolumeSet, widen: Separation, zone: bool, cols: str
+    def _hits(self, query: VolumeSet, widen: Separation, zone: bool, cols: str, *,
+              join: str = "", where: str = "", args: tuple[Any, ...] = ()
               ) -> Iterator[tuple[int, tuple[Any, ...]]]:
         """(query index, row of ``cols``) for each live stored volume whose R*Tree box
-        meets a query box widened by ``widen``, or that box's antimeridian copy."""
+        meets a query box widened by ``widen``, or that box's antimeridian copy (and
+        ``where``, of ``args``, over the tables ``join`` adds)."""
         # Margins (1 m, 1 cm, 1 s) keep float rounding in the scaled units from shaving
         # off a candidate whose gap is a hair under the minimum.
         qb = expand_bounds(query.bounds, widen.horizontal_m + 1.0)
@@ -278,14 +280,14 @@ class SQLiteStore(SQLStore):
                              query.alt_hi + widen.vertical_m + 0.01, query.t0 - dt, query.t1 + dt)
         # One statement per box: the R*Tree lookup joined to the live volumes it names.
         sql = (f"SELECT {cols} FROM {self._index(zone)} r "
-               "JOIN volumes v ON v.id = r.rid >> 1 JOIN owners o ON o.id = v.owner_id "
+               f"JOIN volumes v ON v.id = r.rid >> 1 JOIN owners o ON o.id = v.owner_id {join} "
                "WHERE r.x1 >= ? AND r.x0 <= ? AND r.y1 >= ? AND r.y0 <= ? AND r.z1 >= ? "
                "AND r.z0 <= ? AND r.t1 >= ? AND r.t0 <= ? "
-               "AND o.state NOT IN ('cancelled', 'ended')")
+               f"AND o.state NOT IN ('cancelled', 'ended') {where}")
         for copy, bx in _wrapped(boxes):
             for i in range(len(query)) if copy == 0 else np.flatnonzero(
                     (bx != boxes).any(axis=1)):
-                for row in self.conn.execute(sql, tuple(bx[i].tolist())):
+                for row in self.conn.execute(sql, (*bx[i].tolist(), *args)):
                     yield int(i), row
 
     def candidates(self, query: VolumeSet, widen: Separation, *, zone: bool
@@ -309,8 +311,11 @@ class SQLiteStore(SQLStore):
         return self._load(rows, zone), np.asarray(qi, dtype=np.intp), np.asarray(si,
                                                                                    dtype=np.intp)
 
-    def candidate_owners(self, query: VolumeSet, widen: Separation, *, zone: bool
-                         ) -> list[int]:
+    def dss_lacking(self, query: VolumeSet, widen: Separation, *, zone: bool,
+                    key: Collection[str], but: str | None) -> list[int]:
         self.require()
-        return sorted({row[0] for _, row in self._hits(query, widen, zone, "v.owner_id")})
+        return sorted({row[0] for _, row in self._hits(
+            query, widen, zone, "d.owner_id", join="JOIN dss_refs d ON d.owner_id = v.owner_id",
+            where="AND d.id IS NOT ? AND d.ovn NOT IN (SELECT value FROM json_each(?))",
+            args=(but, orjson.dumps(sorted(key)).decode()))})
 
