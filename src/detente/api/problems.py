@@ -169,7 +169,7 @@ def install(app: FastAPI) -> None:
     async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
         if _dss(request):
             return FastJSON({"message": f"the request body is over the limit of "
-                                            f"{exc.limit:,} bytes"}, status_code=413)
+                                        f"{exc.limit:,} bytes"}, status_code=413)
         return problem(413, "too-large", "Request body too large",
                        f"the request body is over the limit of {exc.limit:,} bytes")
 

@@ -331,4 +331,4 @@ class PostGISStore(SQLStore):
         return [r[0] for r in self._hits(
             query, widen, zone, "d.owner_id", join="JOIN dss_refs d ON d.owner_id = v.owner_id",
             where="AND d.id IS DISTINCT FROM ? AND d.ovn <> ALL(?::text[])",
-            args=(but, sorted(key)))]
+            args=(but, list(key)))]

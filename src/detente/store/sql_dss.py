@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .dss_contract import DssRef, DssSubscription
@@ -47,18 +47,17 @@ class SQLDss:
                               (ref_id,)).fetchone()
         return _ref(r) if r else None
 
-    def _refs_by_owner(self, cols: str, owner_ids: Sequence[int]) -> Iterator[Any]:
-        """Rows of ``cols`` of the references of these owners, 500 owners a query."""
+    def dss_refs_of(self, owner_ids: Sequence[int]) -> dict[int, DssRef]:
         ids = sorted({int(i) for i in owner_ids})
-        for k in range(0, len(ids), 500):
+        out: dict[int, DssRef] = {}
+        for k in range(0, len(ids), 500):  # 500 owners a query
             part = ids[k:k + 500]
             marks = ", ".join("?" * len(part))
-            yield from self.conn.execute(
-                f"SELECT {cols} FROM dss_refs WHERE owner_id IN ({marks})", part)
-
-    def dss_refs_of(self, owner_ids: Sequence[int]) -> dict[int, DssRef]:
-        refs = map(_ref, self._refs_by_owner(_REF_COLS, owner_ids))
-        return {ref.owner_id: ref for ref in refs}
+            for r in self.conn.execute(
+                    f"SELECT {_REF_COLS} FROM dss_refs WHERE owner_id IN ({marks})", part):
+                ref = _ref(r)
+                out[ref.owner_id] = ref
+        return out
 
     def dss_put_ref(self, ref: DssRef) -> None:
         self.conn.execute(

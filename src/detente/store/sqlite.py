@@ -294,6 +294,8 @@ class SQLiteStore(SQLStore):
                    ) -> tuple[StoredVolumes, np.ndarray, np.ndarray]:
         """R*Tree candidates; queries each box and its antimeridian copy."""
         self.require()
+        if len(query) == 0:
+            return self._load([], zone), np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
         rows: list[tuple[Any, ...]] = []
         pos: dict[int, int] = {}
         qi: list[int] = []
@@ -317,5 +319,5 @@ class SQLiteStore(SQLStore):
         return sorted({row[0] for _, row in self._hits(
             query, widen, zone, "d.owner_id", join="JOIN dss_refs d ON d.owner_id = v.owner_id",
             where="AND d.id IS NOT ? AND d.ovn NOT IN (SELECT value FROM json_each(?))",
-            args=(but, orjson.dumps(sorted(key)).decode()))})
+            args=(but, orjson.dumps(list(key)).decode()))})
 
