@@ -289,12 +289,12 @@ class PostGISStore(SQLStore):
         shift = np.repeat([0.0, 360.0, -360.0], n)
         tile = functools.partial(np.tile, reps=3)
         arrays = [tile(np.arange(n)).tolist(), (tile(qb[:, 0]) + shift).tolist(),
-                tile(qb[:, 1]).tolist(), (tile(qb[:, 2]) + shift).tolist(),
-                tile(qb[:, 3]).tolist(),
-                tile(query.alt_lo - widen.vertical_m - 0.01).tolist(),
-                tile(query.alt_hi + widen.vertical_m + 0.01).tolist(),
-                tile(np.asarray(query.t0, dtype=np.int64) - dt).tolist(),
-                tile(np.asarray(query.t1, dtype=np.int64) + dt).tolist()]
+                  tile(qb[:, 1]).tolist(), (tile(qb[:, 2]) + shift).tolist(),
+                  tile(qb[:, 3]).tolist(),
+                  tile(query.alt_lo - widen.vertical_m - 0.01).tolist(),
+                  tile(query.alt_hi + widen.vertical_m + 0.01).tolist(),
+                  tile(np.asarray(query.t0, dtype=np.int64) - dt).tolist(),
+                  tile(np.asarray(query.t1, dtype=np.int64) + dt).tolist()]
         rows: list[tuple[Any, ...]] = self.conn.execute(
             f"SELECT DISTINCT {cols} FROM unnest(?::int[], ?::float8[], ?::float8[], "
             "?::float8[], ?::float8[], ?::float8[], ?::float8[], ?::int8[], ?::int8[]) "

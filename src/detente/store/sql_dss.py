@@ -48,13 +48,13 @@ class SQLDss:
         return _ref(r) if r else None
 
     def dss_refs_of(self, owner_ids: Sequence[int]) -> dict[int, DssRef]:
-        ids = sorted({int(i) for i in owner_ids})
         out: dict[int, DssRef] = {}
-        for k in range(0, len(ids), 500):  # 500 owners a query
+        ids = sorted({int(i) for i in owner_ids})
+        for k in range(0, len(ids), 500):
             part = ids[k:k + 500]
             marks = ", ".join("?" * len(part))
-            for r in self.conn.execute(
-                    f"SELECT {_REF_COLS} FROM dss_refs WHERE owner_id IN ({marks})", part):
+            for r in self.conn.execute(f"SELECT {_REF_COLS} FROM dss_refs WHERE owner_id IN "
+                                       f"({marks})", part):
                 ref = _ref(r)
                 out[ref.owner_id] = ref
         return out

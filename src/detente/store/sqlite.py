@@ -320,4 +320,3 @@ class SQLiteStore(SQLStore):
             query, widen, zone, "d.owner_id", join="JOIN dss_refs d ON d.owner_id = v.owner_id",
             where="AND d.id IS NOT ? AND d.ovn NOT IN (SELECT value FROM json_each(?))",
             args=(but, orjson.dumps(list(key)).decode()))})
-
