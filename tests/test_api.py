@@ -597,7 +597,10 @@ def test_a_token_past_its_rate_answers_429_and_others_go_on(tmp_path) -> None:
     parties = Parties(store)
     tokens = {name: parties.add(name)[1] for name in ("A", "B")}
     store.close()
-    with serving(Settings(db=db, rate_per_s=5.0, rate_burst=5.0)) as url:
+    # A slow refill (one request each 5 s): the 6 requests of a burst never earn a
+    # token back while they run, however slow the machine (at 5 a second, a stall of
+    # 0.2 s in a loaded CI run did, and the 429 came one request late).
+    with serving(Settings(db=db, rate_per_s=0.2, rate_burst=5.0)) as url:
         w = {"url": url, "tokens": tokens}
         with client(w, "A") as a, client(w, "B") as b:
             statuses = [a.get("/activities").status_code for _ in range(5)]
