@@ -252,6 +252,9 @@ class Deconfliction:
             say("storing")
             owners_of: list[dict[tuple[str, str], int]] = []
             moved: set[int] = set()  # owners whose volumes are not what they were
+            # Activities stored before: only they can have conflicts to resolve (a new
+            # one's only conflicts are those this submission finds).
+            had: list[int] = []
             for vols, owner_col, is_zone in ((acts, act_owner, False), (zones, zone_owner, True)):
                 keys, code, first = _group_index(vols)
                 existing = st.find_owners(keys, zone=is_zone)
@@ -266,6 +269,8 @@ class Deconfliction:
                                            now=now)
                 st.replace_owners([(existing[k].id, *described[k]) for k in keys
                                    if k in existing], zone=is_zone, now=now)
+                if not is_zone:
+                    had = [existing[k].id for k in keys if k in existing]
                 ids = dict(zip(fresh, new_ids, strict=True))
                 owner = {k: existing[k].id if k in existing else ids[k] for k in keys}
                 owner_col[:] = np.fromiter((owner[k] for k in keys), dtype=np.int64,
@@ -323,8 +328,7 @@ class Deconfliction:
                 mine = part((info["party_a"], info["activity_a"]),
                             (info["party_b"], info["activity_b"]))
                 mine.conflicts.append(info)
-            resolved = st.resolve_conflicts(np.unique(act_owner).tolist(),
-                                            {cid for cid, _ in changes}, now)
+            resolved = st.resolve_conflicts(had, {cid for cid, _ in changes}, now)
             rows = record_changes(st, journal,
                                   [(cid, ch) for cid, ch in changes if ch is not None],
                                   resolved, actor_of)
