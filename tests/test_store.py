@@ -50,7 +50,15 @@ def submit_by_party(svc: Deconfliction, feats: list[dict[str, Any]], *,
     for f in feats:
         by_party.setdefault(f["properties"]["party"], []).append(f)
     for party, group in by_party.items():
-        svc.submit(read_scenario(collection(*group), default_party=party), override=override)
+        r = svc.submit(read_scenario(collection(*group), default_party=party),
+                       override=override)
+        assert r.rows == as_stored(svc, r.rows)
+
+
+def as_stored(svc: Deconfliction, rows: dict[int, Any]) -> dict[int, Any]:
+    """These conflicts' rows as the store reads them now."""
+    return {c.id: c for c in svc.store.list_conflicts(party=None, status=None,
+                                                      conflict_ids=list(rows))}
 
 
 def stored_pairs(svc: Deconfliction) -> set[frozenset[tuple[str, str]]]:
@@ -183,6 +191,29 @@ def test_replace_and_cancel_recompute(new_db) -> None:
     r = svc.submit(read_scenario(collection(feature("sweep", None, square(10.0, 50.0, 0.01))),
                                  default_party="C"))
     assert {(c["party_a"], c["party_b"]) for c in r.conflicts} == {("B", "C")}
+
+
+def test_the_conflicts_a_submission_records_are_the_rows_stored(new_db) -> None:
+    """A conflict opened by a submission is recorded (events, audit, answer) from what
+    was written, not read back; it must be the row the store then reads."""
+    svc = service(new_db)
+    svc.submit(read_scenario(collection(
+        feature(7, None, square(10.0, 50.0, 0.01), activity="convoy"),
+        feature("c2", None, square(10.02, 50.0, 0.01), activity="convoy", kind="convoy")),
+        default_party="A"))
+    r = svc.submit(read_scenario(collection(
+        feature(1.5, "B", square(10.005, 50.0, 0.02), activity="patrol",
+                alt_lower_m=90, alt_upper_m=300),
+        feature("s", "C", square(10.012, 50.0, 0.002)),
+        feature("far", "B", square(12.0, 50.0, 0.01)))))
+    opened = [c["id"] for c in r.conflicts]
+    assert len(opened) == 3 and set(opened) <= set(r.rows)
+    assert r.rows == as_stored(svc, r.rows)
+    assert sorted(len(r.rows[c].pairs) for c in opened) == [1, 2, 2]
+    # Found again with the same pairs: unchanged, nothing recorded; moved: read back.
+    r = svc.submit(read_scenario(collection(feature("s", None, square(10.013, 50.0, 0.002))),
+                                 default_party="C"))
+    assert r.rows and r.rows == as_stored(svc, r.rows)
 
 
 def test_antimeridian_in_store(new_db) -> None:

@@ -317,11 +317,18 @@ class Deconfliction:
             st.insert_volumes(act_owner, acts, zone=False)
             st.insert_volumes(zone_owner, zones, zone=True)
             policy, now_ns = read_policy(st), parse_instant(now)
-            changes = st.upsert_conflicts(
-                [ConflictUpsert(oa, ob, info["pairs"], info["starts"], info["ends"],
-                                policy.deadline(now_ns, info["starts"]),
-                                oa in moved or ob in moved)
-                 for (oa, ob), info in conflicts.items()], now)
+            upserts = [ConflictUpsert(oa, ob, info["pairs"], info["starts"], info["ends"],
+                                      policy.deadline(now_ns, info["starts"]),
+                                      oa in moved or ob in moved)
+                       for (oa, ob), info in conflicts.items()]
+            changes = st.upsert_conflicts(upserts, now)
+            # A conflict opened now is what was just written: its row needs no reading.
+            opened = {cid: ConflictRow(cid, info["activity_a"], info["party_a"],
+                                       info["activity_b"], info["party_b"], "open", now, now,
+                                       info["pairs"], u.owner_a, u.owner_b, u.starts, u.ends,
+                                       u.deadline)
+                      for info, u, (cid, change) in zip(conflicts.values(), upserts, changes,
+                                                        strict=True) if change == "opened"}
             for info, (cid, _) in zip(conflicts.values(), changes, strict=True):
                 info["id"] = cid
                 del info["starts"], info["ends"]
@@ -331,7 +338,7 @@ class Deconfliction:
             resolved = st.resolve_conflicts(had, {cid for cid, _ in changes}, now)
             rows = record_changes(st, journal,
                                   [(cid, ch) for cid, ch in changes if ch is not None],
-                                  resolved, actor_of)
+                                  resolved, actor_of, known=opened)
             for cid in resolved:
                 c = rows[cid]
                 part((c.party_a, c.activity_a), (c.party_b, c.activity_b)).resolved.append(cid)

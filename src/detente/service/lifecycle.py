@@ -10,7 +10,7 @@ now. Every step is an audit entry and an event to both parties.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,13 +126,18 @@ def audit_conflict(journal: Journal, c: ConflictRow, action: str, detail: dict[s
 
 def record_changes(store: Store, journal: Journal, changed: Sequence[tuple[int, str]],
                    resolved: Sequence[int],
-                   actor_of: Callable[[ConflictRow], str | None] | None = None
+                   actor_of: Callable[[ConflictRow], str | None] | None = None,
+                   known: Mapping[int, ConflictRow] | None = None
                    ) -> dict[int, ConflictRow]:
     """Audit entries and events for conflicts a change opened, changed or resolved;
-    returns their rows. ``actor_of`` names who changed each (default: the journal's
-    actor)."""
-    rows = {c.id: c for c in store.list_conflicts(
-        party=None, status=None, conflict_ids=[cid for cid, _ in changed] + list(resolved))}
+    returns their rows (read from the store, but those ``known`` already as they
+    stand). ``actor_of`` names who changed each (default: the journal's actor)."""
+    known = known or {}
+    rows = dict(known)
+    wanted = [cid for cid, _ in changed if cid not in known] + list(resolved)
+    if wanted:
+        rows.update((c.id, c) for c in store.list_conflicts(party=None, status=None,
+                                                            conflict_ids=wanted))
     who = actor_of or (lambda _c: None)
     for cid, change in changed:
         c = rows[cid]
