@@ -394,9 +394,7 @@ class SQLDialogue:
     def append_audit(self, rows: Sequence[AuditRow]) -> None:
         self.conn.executemany(
             "INSERT INTO audit (seq, at, actor, action, subject, before, after, detail, prev, "
-            "hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(r.seq, r.at, r.actor, r.action, r.subject, r.before, r.after, r.detail, r.prev,
-              r.hash) for r in rows])
+            "hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def audit_last_after(self, subject: str, actions: Sequence[str] | None = None
                          ) -> str | None:
