@@ -322,14 +322,14 @@ class Deconfliction:
                                       oa in moved or ob in moved)
                        for (oa, ob), info in conflicts.items()]
             changes = st.upsert_conflicts(upserts, now)
-            # A conflict opened now is what was just written: its row needs no reading.
-            opened = {cid: ConflictRow(cid, info["activity_a"], info["party_a"],
-                                       info["activity_b"], info["party_b"], "open", now, now,
-                                       info["pairs"], u.owner_a, u.owner_b, u.starts, u.ends,
-                                       u.deadline)
-                      for info, u, (cid, change) in zip(conflicts.values(), upserts, changes,
-                                                        strict=True) if change == "opened"}
-            for info, (cid, _) in zip(conflicts.values(), changes, strict=True):
+            opened: dict[int, ConflictRow] = {}
+            for info, u, (cid, change) in zip(conflicts.values(), upserts, changes,
+                                              strict=True):
+                if change == "opened":  # what was just written: its row needs no reading
+                    opened[cid] = ConflictRow(
+                        cid, info["activity_a"], info["party_a"], info["activity_b"],
+                        info["party_b"], "open", now, now, info["pairs"], u.owner_a,
+                        u.owner_b, u.starts, u.ends, u.deadline)
                 info["id"] = cid
                 del info["starts"], info["ends"]
                 mine = part((info["party_a"], info["activity_a"]),
