@@ -304,6 +304,19 @@ def test_openapi_and_docs_are_served(server) -> None:
     assert httpx.get(server["url"] + "/docs").status_code == 200
 
 
+@pytest.mark.parametrize("method, path, status", [
+    ("GET", "/v1", 404), ("GET", "/v1x/conflicts", 404), ("GET", "/nowhere", 404),
+    ("GET", "/v1/conflicts/", 307), ("GET", "/dss/v1", 307),
+    ("DELETE", "/v1/conflicts", 405), ("POST", "/v1/activities/", 405),
+    ("PATCH", "/dss/v1/operational_intent_references/x", 405),
+    ("GET", "/v1/activities/a/track", 401), ("GET", "/dss/v1/uss_availability/x", 401),
+])
+def test_each_path_finds_its_route_or_the_right_refusal(server, method, path, status) -> None:
+    """The routers under /v1 and /dss/v1 each turn away paths outside their prefix at
+    once (GatedRouter): on their edges, paths answer as FastAPI routes them."""
+    assert httpx.request(method, server["url"] + path).status_code == status
+
+
 def test_python_client_mirrors_the_api_with_typed_errors(server, world) -> None:
     from detente.client import Client
     from detente.errors import InputError, NotFound, StaleVersion, Unauthorized

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 
 from ..core.instants import InstantError, format_instant, parse_instant
 from ..core.minima import Minima
@@ -14,11 +14,11 @@ from ..service.lifecycle import AckPolicy
 from ..service.parties import Principal
 from ..service.review import review
 from . import problems
-from .app import Services, admin, get_services, principal
+from .app import GatedRouter, Services, admin, get_services, principal
 from .schemas import MinimaIn, PartyIn, PolicyIn
 
-router = APIRouter(tags=["administration"],
-                   responses=problems.documented(401, 403, 404, 409, 413, 422))
+router = GatedRouter(prefix="/v1", tags=["administration"],
+                     responses=problems.documented(401, 403, 404, 409, 413, 422))
 
 
 @router.post("/parties", status_code=201, summary="Create a party (admin)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 
 from ..core.instants import InstantError, parse_instant
@@ -14,10 +14,10 @@ from ..formats.ed269 import write_ed269
 from ..formats.party_view import airspace_kml, conflicts_csv
 from ..service.disclosure import Window
 from . import problems
-from .app import Services, get_services, party
+from .app import GatedRouter, Services, get_services, party
 
-router = APIRouter(tags=["conflicts"],
-                   responses=problems.documented(401, 403, 404, 422))
+router = GatedRouter(prefix="/v1", tags=["conflicts"],
+                     responses=problems.documented(401, 403, 404, 422))
 
 
 def window(

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import Depends, Response
 
 from ..service import audit
 from . import problems
-from .app import Services, get_services, party
+from .app import GatedRouter, Services, get_services, party
 from .schemas import (
     IncidentIn,
     IncidentStatusIn,
@@ -20,7 +20,8 @@ from .schemas import (
     WebhookIn,
 )
 
-router = APIRouter(responses=problems.documented(401, 403, 404, 409, 413, 422))
+router = GatedRouter(prefix="/v1",
+                     responses=problems.documented(401, 403, 404, 409, 413, 422))
 
 
 # -- conflicts ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
@@ -20,7 +20,7 @@ from uas_standards.astm.f3548.v21 import api as f3548
 from ..errors import InputError, NotFound, Unauthorized
 from ..formats import f3548 as wire
 from ..service.dss import AA, CM, CMSA, CP, SC, Changed, IntentPut, SubscriptionPut, party_of
-from .app import Services, bearer, get_services
+from .app import GatedRouter, Services, bearer, get_services
 from .dss_auth import NO_KEYS, Caller, DssAuth
 from .problems import FastJSON
 
@@ -34,7 +34,7 @@ class ErrorResponse(BaseModel):
 _CODES = {400: "Bad request", 401: "Missing or invalid access token",
           403: "The token lacks the scope", 404: "Not found", 409: "Conflict (version, OVN "
           "or key)", 412: "The USS is marked Down", 413: "Area too large"}
-router = APIRouter(tags=["ASTM F3548 DSS"], responses={
+router = GatedRouter(prefix="/dss/v1", tags=["ASTM F3548 DSS"], responses={
     code: {"model": ErrorResponse, "description": text} for code, text in _CODES.items()})
 ANY_SCOPE = (SC, CM, CP, CMSA, AA)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
@@ -12,9 +12,10 @@ from pydantic import BaseModel, Field
 
 from ..errors import Forbidden, InputError
 from . import problems
-from .app import Services, _Pool, bearer, get_services, party
+from .app import GatedRouter, Services, _Pool, bearer, get_services, party
 
-router = APIRouter(tags=["events"], responses=problems.documented(401, 403, 422))
+router = GatedRouter(prefix="/v1", tags=["events"],
+                     responses=problems.documented(401, 403, 422))
 
 
 async def stream_caller(pool: _Pool, creds: HTTPAuthorizationCredentials | None) -> str:

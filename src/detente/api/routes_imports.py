@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from ..core.scenario import read_scenario
 from ..formats.ed269 import Ed269Options
 from ..formats.imports import horizon_start, to_scenario
 from . import problems
-from .app import Services, get_services, party
+from .app import GatedRouter, Services, get_services, party
 
-router = APIRouter(tags=["plans"], responses=problems.documented(401, 403, 409, 413, 422))
+router = GatedRouter(prefix="/v1", tags=["plans"],
+                     responses=problems.documented(401, 403, 409, 413, 422))
 BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"type": "object", "description": "ed269: the document"}},
     "text/csv": {"schema": {"type": "string", "description": "sites or movements"}},

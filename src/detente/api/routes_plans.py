@@ -6,18 +6,18 @@ import asyncio
 import re
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import Depends, Header, Query, Request, Response
 
 from ..core.scenario import Scenario, read_scenario
 from ..errors import InputError, PreconditionRequired
 from ..service.batching import Pending
 from ..service.deconfliction import Submission, SubmitResult
 from . import problems
-from .app import Lane, Services, get_services, lone_party, party
+from .app import GatedRouter, Lane, Services, get_services, lone_party, party
 from .schemas import ActivityIn, ActivityReplace, StateIn, VolumeIn, ZoneIn
 
-router = APIRouter(tags=["plans"],
-                   responses=problems.documented(401, 403, 404, 409, 412, 413, 422, 428))
+router = GatedRouter(prefix="/v1", tags=["plans"],
+                     responses=problems.documented(401, 403, 404, 409, 412, 413, 422, 428))
 _ITEM = re.compile(r"feature '(.*)'")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
@@ -24,10 +24,11 @@ from ..errors import InputError
 from ..service.monitor import Monitor
 from ..service.tracks import own_track, shared_track
 from . import problems
-from .app import Services, _Pool, bearer, get_services, party
+from .app import GatedRouter, Services, _Pool, bearer, get_services, party
 from .routes_events import stream_caller
 
-router = APIRouter(tags=["positions"], responses=problems.documented(401, 403, 404, 413, 422))
+router = GatedRouter(prefix="/v1", tags=["positions"],
+                     responses=problems.documented(401, 403, 404, 413, 422))
 
 NDJSON = "application/x-ndjson"
 STREAM_BATCH = 2_000  # reports per step of a stream, at most
