@@ -193,12 +193,12 @@ bearer = HTTPBearer(auto_error=False, description="a party's or the admin's API 
 
 
 class GatedRouter(APIRouter):
-    """Routes under one prefix (``prefix``, required), answering "no match" at once for
-    any other path.
+    """Routes under the ``prefix`` they are declared with, answering "no match" at once
+    for any other path.
 
     FastAPI (0.16x) keeps each included router as a branch and tries a request on every
     route of each branch in turn: an F3548 write, behind the seventy-odd routes under
-    /v1, took 287 us to find its route (21 us gated, measured in process).
+    /v1, took 287 us to find its route (23 us gated, measured in process).
     """
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
