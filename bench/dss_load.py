@@ -15,12 +15,19 @@ The baseline is the reference DSS's (InterUSS, Go on CockroachDB) published figu
 the issues quote them: ~120-150 requests/s on non-overlapping traffic, ~5-25 on
 overlapping traffic. It cannot run here (no CockroachDB), so the ratio is against the
 upper end of each figure (the conservative choice), not a run of it.
+
+The floor is measured in the same run: the spread requests, at the same load, against
+:mod:`bench.floor_app` (the same framework and server with no DSS work behind the
+routes), with routes on worker threads as detente's and on the event loop. It bounds
+what any F3548 endpoint on this stack can serve on the machine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -32,8 +39,8 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from . import rawhttp
-from .http_load import start_server, stop_server
+from . import floor_app, rawhttp
+from .http_load import start_process, start_server, stop_server
 
 BASE = "/dss/v1"
 
@@ -156,7 +163,25 @@ def dss_workload(db: Path, n_stored: int, requests: int, concurrency: int = 16
             count = requests if shape == "spread" else max(50, requests // 4)
             out[shape] = asyncio.run(_run(url, tokens, count, concurrency,
                                           shape == "overlapping"))
-        return out
+    finally:
+        stop_server(server)
+    out["floor"] = {handler: floor_workload(pem, tokens, requests, concurrency, handler)
+                    for handler in ("sync", "async")}
+    return out
+
+
+def floor_workload(pem: Path, tokens: list[str], requests: int, concurrency: int,
+                   handler: str) -> dict[str, Any]:
+    """The spread workload against :mod:`bench.floor_app` (no DSS work behind it)."""
+    env = dict(os.environ, **{floor_app.KEY_ENV: str(pem), floor_app.AUDIENCE_ENV: AUD,
+                              floor_app.HANDLER_ENV: handler})
+    root = Path(__file__).resolve().parents[1]
+    server, url = start_process(lambda port: [
+        sys.executable, "-m", "uvicorn", "--factory", "bench.floor_app:create",
+        "--app-dir", str(root), "--host", "127.0.0.1", "--port", str(port),
+        "--log-level", "warning"], env)
+    try:
+        return asyncio.run(_run(url, tokens, requests, concurrency, False))
     finally:
         stop_server(server)
 
@@ -186,4 +211,28 @@ def dss_section(run: dict[str, Any]) -> list[str]:
                        f"{r['retries']:,} | {r['errors']} | "
                        f"{r['done_rate'] / REFERENCE_RPS[shape]:.1f}x | "
                        f"{r['rate'] / REFERENCE_RPS[shape]:.1f}x |")
+    crowd = run["overlapping"]
+    per_write = {phase: crowd[phase]["requests"] / max(1, crowd[phase]["writes"])
+                 for phase in ("create", "update")}
+    out += ["", "Overlapping, requests per write that went in: "
+            f"{per_write['create']:.1f} (create) and {per_write['update']:.1f} (update), "
+            f"with {run['concurrency']} in flight. Every write that goes in makes the key of "
+            "each other write in flight stale (the protocol's OVN check), so only about one "
+            "request in that many can be a write, whatever the server does.", "",
+            "Floor: the spread requests, at the same load, answered by `bench/floor_app.py`: "
+            "FastAPI under uvicorn as `detente serve` runs it, the token verified once and "
+            "then remembered, the body read and parsed as JSON, a reference of the same shape "
+            "answered; no store and no DSS work. Its routes run on a worker thread, as "
+            "detente's do (the store blocks), or on the event loop. What it serves bounds "
+            "what any F3548 endpoint on this stack can serve on this machine.", "",
+            "| floor routes | phase | requests/s | p50 ms | p95 ms | p99 ms | errors | "
+            "vs reference | detente spread writes/s / floor |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for handler, label in (("sync", "worker thread"), ("async", "event loop")):
+        for phase in ("create", "update"):
+            r = run["floor"][handler][phase]
+            out.append(f"| {label} | {phase} | {r['rate']:.0f} | {r['p50']:.1f} | "
+                       f"{r['p95']:.1f} | {r['p99']:.1f} | {r['errors']} | "
+                       f"{r['rate'] / REFERENCE_RPS['spread']:.1f}x | "
+                       f"{run['spread'][phase]['done_rate'] / r['rate']:.2f} |")
     return out

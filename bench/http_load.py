@@ -18,7 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,10 +147,18 @@ def start_server(db: Path | str, extra: Sequence[str] = ()
                  ) -> tuple[subprocess.Popen[bytes], str]:
     """``detente serve`` on a free loopback port; returns it once it answers."""
     exe = shutil.which("detente", path=str(Path(sys.executable).parent)) or "detente"
+    return start_process(lambda port: [exe, "serve", "--db", str(db), "--port", str(port),
+                                       *extra, *os.environ.get("BENCH_SERVE_ARGS", "").split()])
+
+
+def start_process(argv: Callable[[int], list[str]], env: dict[str, str] | None = None
+                  ) -> tuple[subprocess.Popen[bytes], str]:
+    """A server started by ``argv(port)`` on a free loopback port; returns it once it
+    answers ``GET /``."""
     port = _free_port()
-    server = subprocess.Popen([exe, "serve", "--db", str(db), "--port", str(port),
-                               *extra, *os.environ.get("BENCH_SERVE_ARGS", "").split()],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = argv(port)
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -160,7 +168,7 @@ def start_server(db: Path | str, extra: Sequence[str] = ()
         except httpx.HTTPError:
             if time.monotonic() > deadline or server.poll() is not None:
                 server.kill()
-                raise RuntimeError("detente serve did not start") from None
+                raise RuntimeError(f"{' '.join(cmd[:2])} did not start") from None
             time.sleep(0.1)
 
 

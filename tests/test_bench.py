@@ -47,10 +47,15 @@ def test_bench_command_and_traffic_command(tmp_path) -> None:
     subprocess.run([sys.executable, "-m", "bench.run", "--check-sizes", "300", "3000",
                     "--stored-sizes", "500", "--queries", "10", "--parties", "4",
                     "--http-requests", "20", "--notify-rates", "20", "--notify-seconds",
-                    "1", "--sse-clients", "3", "--out", str(out)],
+                    "1", "--sse-clients", "3", "--dss-requests", "40", "--out", str(out)],
                    cwd=root, check=True, capture_output=True)
     text = out.read_text()
     assert "4 parties" in text and "| 3,000 |" in text and "check of 3,000" in text
     assert "| 500 | 16 | overlapping |" in text
     assert "| 500 | webhook | 20 |" in text and "| 500 | SSE, 3 clients | 20 |" in text
+    # The F3548 section, with its floor measured in the same run: every request answered.
+    assert "| spread | create | 40 |" in text and "| overlapping | update |" in text
+    floor = [line.split(" | ") for line in text.splitlines()
+             if line.startswith(("| worker thread |", "| event loop |"))]
+    assert len(floor) == 4 and all(row[6] == "0" and float(row[2]) > 0 for row in floor)
     assert (tmp_path / "img" / "check-growth.png").exists()
