@@ -1,9 +1,9 @@
 """The floor of the F3548 workload: the same requests, answered with no DSS work.
 
 A FastAPI app served by uvicorn as ``detente serve`` serves detente's: the same route
-shapes, a bearer token verified once and then remembered (as detente does), the raw body
-read on the event loop and parsed, and a created or updated reference of the same shape
-answered. No store, no key check, no subscriptions, no audit. What it serves under the
+shapes and detente's own dependencies for the token (verified once, then remembered)
+and the raw body, which is parsed as JSON, and a created or updated reference of the
+same shape answered. No store, no key check, no subscriptions, no audit. What it serves under the
 benchmark's load is the most any F3548 endpoint on this stack could serve on this
 machine, so it bounds what the workload's target asks of detente.
 
@@ -20,10 +20,12 @@ import os
 import uuid
 from typing import Any
 
-import jwt
 import orjson
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI
 from fastapi.responses import Response
+
+from detente.api.dss_auth import Caller, DssAuth
+from detente.api.routes_dss import body_bytes, caller
 
 KEY_ENV = "DETENTE_FLOOR_KEY"  # PEM file of the tokens' public key
 AUDIENCE_ENV = "DETENTE_FLOOR_AUDIENCE"
@@ -32,28 +34,16 @@ BASE = "/dss/v1/operational_intent_references"
 
 
 def create() -> FastAPI:
-    with open(os.environ[KEY_ENV], "rb") as f:
-        key = f.read()  # (PEM: PyJWT loads it; a token is verified once, then known)
-    audience = os.environ[AUDIENCE_ENV]
+    with open(os.environ[KEY_ENV]) as f:
+        pem = f.read()
     handler = os.environ.get(HANDLER_ENV, "sync")
-    known: dict[str, str] = {}
     app = FastAPI()
+    app.state.dss_auth = DssAuth((pem,), (os.environ[AUDIENCE_ENV],))
 
-    async def caller(authorization: str = Header()) -> str:
-        token = authorization.removeprefix("Bearer ")
-        sub = known.get(token)
-        if sub is None:
-            sub = known[token] = jwt.decode(token, key, algorithms=["RS256"],
-                                            audience=audience)["sub"]
-        return sub
-
-    async def body_bytes(request: Request) -> bytes:
-        return await request.body()
-
-    def answer(raw: bytes, entity_id: str, manager: str, status: int) -> Response:
+    def answer(raw: bytes, entity_id: str, who: Caller, status: int) -> Response:
         req: dict[str, Any] = orjson.loads(raw)
         extent = req["extents"][0]
-        ref = {"id": entity_id, "manager": manager, "uss_availability": "Unknown",
+        ref = {"id": entity_id, "manager": who.manager, "uss_availability": "Unknown",
                "version": 1, "state": req["state"], "ovn": str(uuid.uuid4()),
                "time_start": extent["time_start"], "time_end": extent["time_end"],
                "uss_base_url": req["uss_base_url"],
@@ -64,22 +54,22 @@ def create() -> FastAPI:
     if handler == "sync":
         @app.put(BASE + "/{entity_id}", status_code=201)
         def create_sync(entity_id: str, raw: bytes = Depends(body_bytes),
-                        who: str = Depends(caller)) -> Response:
+                        who: Caller = Depends(caller)) -> Response:
             return answer(raw, entity_id, who, 201)
 
         @app.put(BASE + "/{entity_id}/{ovn}")
         def update_sync(entity_id: str, ovn: str, raw: bytes = Depends(body_bytes),
-                        who: str = Depends(caller)) -> Response:
+                        who: Caller = Depends(caller)) -> Response:
             return answer(raw, entity_id, who, 200)
     else:
         @app.put(BASE + "/{entity_id}", status_code=201)
         async def create_async(entity_id: str, raw: bytes = Depends(body_bytes),
-                               who: str = Depends(caller)) -> Response:
+                               who: Caller = Depends(caller)) -> Response:
             return answer(raw, entity_id, who, 201)
 
         @app.put(BASE + "/{entity_id}/{ovn}")
         async def update_async(entity_id: str, ovn: str, raw: bytes = Depends(body_bytes),
-                               who: str = Depends(caller)) -> Response:
+                               who: Caller = Depends(caller)) -> Response:
             return answer(raw, entity_id, who, 200)
 
     @app.get("/")
