@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 from bench.run import charts, check_workload, report, stored_workload
@@ -26,9 +28,18 @@ def test_bench_workloads_and_report(tmp_path) -> None:
     assert checks[0]["brute_s"] is not None and checks[1]["brute_s"] is None
     stored = [stored_workload(2_000, 20, tmp_path)]
     assert stored[0]["queries"] == 20 and stored[0]["import_rate"] > 0
+    # The import's floor copied every row the import wrote, and only those.
+    with contextlib.closing(sqlite3.connect(tmp_path / "stored-2000.db")) as db:
+        held = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in stored[0]["rows"]}
+    assert stored[0]["rows"] == held
+    assert held["volumes"] == 2_000 and held["conflicts"] > 0 and held["audit"] > 0
+    assert held["activity_index_rowid"] >= 2_000
     images = charts(checks, stored, tmp_path / "img")
     text = report(checks, stored, True, images)
     assert "## Targets" in text and "4,000" in text and "img/check-growth.png" in text
+    assert f"| 2,000 | {stored[0]['import_s']:.1f} |" in text  # the import's floor table
+    assert "| conflicts found (the traffic's, not the time) |" in text
     assert (tmp_path / "img" / "stored-latency.png").exists()
 
 
@@ -52,6 +63,9 @@ def test_bench_command_and_traffic_command(tmp_path) -> None:
     text = out.read_text()
     assert "4 parties" in text and "| 3,000 |" in text and "check of 3,000" in text
     assert "| 500 | 16 | overlapping |" in text
+    # The overlapping run's floor: the rows it stored, copied by SQLite alone.
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| 16 | ")]
+    assert len(rows) == 1 and int(rows[0][1].replace(",", "")) > 0
     assert "| 500 | webhook | 20 |" in text and "| 500 | SSE, 3 clients | 20 |" in text
     # The F3548 section, with its floor measured in the same run: every request answered.
     assert "| spread | create | 40 |" in text and "| overlapping | update |" in text
