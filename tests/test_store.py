@@ -457,3 +457,35 @@ def test_conflict_pages_read_the_store_a_page_at_a_time(new_db, read: int) -> No
                 got += page
                 after = page[-1]["id"] if page else after
             assert got == expected, (limit, read)
+
+
+def test_sqlite_binds_none_and_bytes_unchanged_and_keeps_its_users_adapters(tmp_path
+                                                                           ) -> None:
+    """The identity adapters a SQLite connection registers (a faster path through the
+    sqlite3 module) bind the same values, and one registered by other code stays."""
+    import sqlite3
+
+    from detente.store.sqlite_writer import connect
+
+    keys = [(bytes, sqlite3.PrepareProtocol), (type(None), sqlite3.PrepareProtocol)]
+    saved = {k: sqlite3.adapters.pop(k) for k in keys if k in sqlite3.adapters}
+
+    def theirs(value: bytes) -> bytes:
+        return value
+
+    sqlite3.register_adapter(bytes, theirs)
+    try:
+        conn = connect(str(tmp_path / "adapters.db"), 5.0)
+        assert sqlite3.adapters[keys[0]] is theirs and keys[1] in sqlite3.adapters
+        del sqlite3.adapters[keys[0]]
+        conn.close()
+        conn = connect(str(tmp_path / "adapters.db"), 5.0)
+        blob = b"\x00\xff\x01"
+        row = conn.execute("SELECT ?, typeof(?), ?, typeof(?), length(?)",
+                           (None, None, blob, blob, blob)).fetchone()
+        assert row == (None, "null", blob, "blob", 3)
+        conn.close()
+    finally:
+        for k in keys:
+            sqlite3.adapters.pop(k, None)
+        sqlite3.adapters.update(saved)

@@ -394,7 +394,10 @@ class SQLDialogue:
     def append_audit(self, rows: Sequence[AuditRow]) -> None:
         self.conn.executemany(
             "INSERT INTO audit (seq, at, actor, action, subject, before, after, detail, prev, "
-            "hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            "hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            # (plain tuples: sqlite3 reads any other sequence an item at a time, through
+            # the sequence protocol, ~770 instructions an item for a NamedTuple)
+            map(tuple, rows))
 
     def audit_last_after(self, subject: str, actions: Sequence[str] | None = None
                          ) -> str | None:
