@@ -300,11 +300,18 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
             return []
         norm = [(min(c.owner_a, c.owner_b), max(c.owner_a, c.owner_b),
                  orjson.dumps(c.pairs).decode(), c) for c in items]
-        tmp = self._temp_table("conflict_keys", "a BIGINT, b BIGINT",
-                               [(a, b) for a, b, _, _ in norm])
-        existing = {(r[1], r[2]): (r[0], r[3], r[4]) for r in self.conn.execute(
-            "SELECT c.id, c.activity_a, c.activity_b, c.status, c.pairs FROM conflicts c "
-            f"JOIN {tmp} k ON k.a = c.activity_a AND k.b = c.activity_b")}
+        # A stored conflict's later activity is at most the highest stored, so a pair
+        # whose later one is newer (an activity created in this transaction: an import's
+        # every pair) has no row to look up.
+        top = self.conn.execute("SELECT coalesce(max(activity_b), 0) FROM conflicts"
+                                ).fetchone()[0]
+        keys = [(a, b) for a, b, _, _ in norm if b <= top]
+        existing: dict[tuple[int, int], tuple[Any, ...]] = {}
+        if keys:
+            tmp = self._temp_table("conflict_keys", "a BIGINT, b BIGINT", keys)
+            existing = {(r[1], r[2]): (r[0], r[3], r[4]) for r in self.conn.execute(
+                "SELECT c.id, c.activity_a, c.activity_b, c.status, c.pairs FROM conflicts "
+                f"c JOIN {tmp} k ON k.a = c.activity_a AND k.b = c.activity_b")}
         first = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM conflicts").fetchone()[0]
         out: list[tuple[int, str | None]] = []
         inserts: list[tuple[Any, ...]] = []
