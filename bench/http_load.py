@@ -122,12 +122,13 @@ def copy_rows(db: Path, marks: Mapping[str, int], untimed: Sequence[str] = ()
         c.execute("ATTACH ? AS run", (f"file:{db}?mode=ro",))
         for table in untimed:
             c.execute(f"INSERT INTO main.{table} SELECT * FROM run.{table}")
+        for table in marks:
+            if table.endswith("_node"):  # a fresh R*Tree's empty root: the copy brings one
+                c.execute(f"DELETE FROM main.{table}")
         os.sync()
         t = time.perf_counter()
         c.execute("BEGIN")
         for table, mark in marks.items():
-            # (what a fresh database holds already, as an R*Tree's empty root, goes)
-            c.execute(f"DELETE FROM main.{table}")
             counts[table] = c.execute(
                 f"INSERT INTO main.{table} SELECT * FROM run.{table} WHERE rowid > ? "
                 "ORDER BY rowid", (mark,)).rowcount
