@@ -135,8 +135,9 @@ def check_workload(n: int, brute_max: int, parties: int = 10) -> dict[str, Any]:
     return row
 
 
-# What an import into an empty store writes, R*Tree nodes included (written directly,
-# as detente's bulk load writes them).
+# What the bench's import (activities only, no red lines, into an empty store) writes,
+# R*Tree nodes included (written directly, as detente's bulk load writes them). Red
+# lines would add the zone index and the red-line entries.
 IMPORT_TABLES = ("owners", "volumes", "activity_index_node", "activity_index_rowid",
                  "activity_index_parent", "conflicts", "events", "audit")
 
