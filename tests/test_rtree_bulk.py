@@ -17,6 +17,7 @@ from detente.core.scenario import read_scenario
 from detente.service import Deconfliction
 from detente.store import rtree_bulk
 from detente.store.sqlite import SQLiteStore
+from detente.store.sqlite_writer import Connection
 
 from .conftest import collection, feature, square
 
@@ -25,8 +26,8 @@ QUERY = ("SELECT id FROM r WHERE x1 >= ? AND x0 <= ? AND y1 >= ? AND y0 <= ? AND
          "AND z0 <= ? AND t1 >= ? AND t0 <= ? ORDER BY id")
 
 
-def tree(page_size: int = 4096) -> sqlite3.Connection:
-    conn = sqlite3.connect(":memory:")
+def tree(page_size: int = 4096) -> Connection:
+    conn = sqlite3.connect(":memory:", factory=Connection)
     conn.execute(f"PRAGMA page_size = {page_size}")
     conn.execute(f"CREATE VIRTUAL TABLE r USING rtree({COLS})")
     return conn

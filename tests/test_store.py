@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from detente.core.detect import detect
@@ -489,3 +489,41 @@ def test_sqlite_binds_none_and_bytes_unchanged_and_keeps_its_users_adapters(tmp_
         for k in keys:
             sqlite3.adapters.pop(k, None)
         sqlite3.adapters.update(saved)
+
+
+_CELL = st.one_of(st.none(), st.integers(-2**63, 2**63 - 1), st.text(max_size=5),
+                  st.binary(max_size=5),
+                  st.floats(allow_nan=False))  # (NaN binds as NULL either way)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 40), _CELL, _CELL), max_size=200),
+       on_conflict=st.booleans())
+@example(rows=[(k % 50, k, str(k)) for k in range(129)], on_conflict=True)
+@example(rows=[(k, k / 3, bytes([k])) for k in range(64)], on_conflict=False)
+def test_sqlite_insert_many_stores_what_executemany_stores(rows: list[tuple[Any, ...]],
+                                                           on_conflict: bool) -> None:
+    """The SQLite connection's insert_many (64 rows per statement, the rest one at a
+    time) leaves a table as executemany does: the same rows, values and order, across
+    the edges of its batches (0, 63, 64, 65, 128... rows), with a clause after VALUES
+    kept (ON CONFLICT: the key column repeats); a row of the wrong width is refused
+    before anything is inserted."""
+    import sqlite3
+
+    from detente.store.sqlite_writer import Connection
+
+    conn = sqlite3.connect(":memory:", factory=Connection)
+    tail = " ON CONFLICT DO NOTHING" if on_conflict else ""
+    key = " UNIQUE" if on_conflict else ""
+    for t in ("a", "b"):
+        conn.execute(f"CREATE TABLE {t} (k INTEGER{key}, x, y)")
+    conn.executemany(f"INSERT INTO a (k, x, y) VALUES (?, ?, ?){tail}", rows)
+    conn.insert_many(f"INSERT INTO b (k, x, y) VALUES (?, ?, ?){tail}", rows)
+    table = "SELECT rowid, k, x, typeof(x), y, typeof(y) FROM {} ORDER BY rowid"
+    assert (conn.execute(table.format("b")).fetchall()
+            == conn.execute(table.format("a")).fetchall())
+    with pytest.raises(ValueError, match="3 values"):
+        conn.insert_many("INSERT INTO b (k, x, y) VALUES (?, ?, ?)", [*rows, (1, 2)])
+    assert conn.execute("SELECT count(*) FROM b").fetchone()[0] == len(
+        {r[0] for r in rows} if on_conflict else rows)
+    conn.close()

@@ -130,6 +130,11 @@ class _Connection:
             cur.executemany(_pg(sql), list(rows))
         return cur
 
+    def insert_many(self, sql: str, rows: Any) -> None:
+        """The SQLite connection's bulk insert; here :meth:`executemany` (psycopg sends
+        the rows in one pipeline already)."""
+        self.executemany(sql, rows)
+
     def release(self) -> None:
         if self.raw is not None:
             self.pool.putconn(self.raw)

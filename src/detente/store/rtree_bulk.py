@@ -29,6 +29,8 @@ import sqlite3
 
 import numpy as np
 
+from .sqlite_writer import Connection
+
 # The module's own rounding towards or away from zero (rtreeValueDown, rtreeValueUp).
 _TOWARDS = 1.0 - 1.0 / 8388608.0
 _AWAY = 1.0 + 1.0 / 8388608.0
@@ -110,7 +112,7 @@ def _layout(conn: sqlite3.Connection, table: str, dims2: int
     return node_size, cell, (node_size - 4) // cell.itemsize
 
 
-def load(conn: sqlite3.Connection, table: str, rowids: np.ndarray, boxes: np.ndarray
+def load(conn: Connection, table: str, rowids: np.ndarray, boxes: np.ndarray
          ) -> None:
     """Replace everything in R*Tree ``table`` with ``rowids`` and their ``boxes``
     (``(n, 2 x dims)`` in the table's column order: min, max of each axis). Runs in
@@ -152,11 +154,11 @@ def load(conn: sqlite3.Connection, table: str, rowids: np.ndarray, boxes: np.nda
         blobs = np.zeros((k, node_size), dtype=np.uint8)
         blobs[:, :4] = head.view(np.uint8).reshape(k, 4)
         blobs[:, 4:4 + capacity * cell.itemsize] = cells.view(np.uint8).reshape(k, -1)
-        conn.executemany(f'INSERT INTO "{table}_node" VALUES (?, ?)',
+        conn.insert_many(f'INSERT INTO "{table}_node" VALUES (?, ?)',
                          zip(numbers.tolist(), map(bytes, blobs), strict=True))
         if level == 0:  # (in rowid order: B-tree appends, not inserts all over)
             by_id = np.argsort(ids)
-            conn.executemany(f'INSERT INTO "{table}_rowid" (rowid, nodeno) VALUES (?, ?)',
+            conn.insert_many(f'INSERT INTO "{table}_rowid" (rowid, nodeno) VALUES (?, ?)',
                              zip(ids[by_id].tolist(), numbers[owner][by_id].tolist(),
                                  strict=True))
         else:
@@ -168,7 +170,7 @@ def load(conn: sqlite3.Connection, table: str, rowids: np.ndarray, boxes: np.nda
         lo = np.minimum.reduceat(lo, starts, axis=0)
         hi = np.maximum.reduceat(hi, starts, axis=0)
         level += 1
-    conn.executemany(f'INSERT INTO "{table}_parent" VALUES (?, ?)', parent_rows)
+    conn.insert_many(f'INSERT INTO "{table}_parent" VALUES (?, ?)', parent_rows)
 
 
 def entries(conn: sqlite3.Connection, table: str) -> tuple[np.ndarray, np.ndarray]:

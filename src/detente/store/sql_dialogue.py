@@ -129,7 +129,7 @@ class SQLDialogue:
             return []
         first = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
         ids = list(range(first, first + len(rows)))
-        self.conn.executemany(
+        self.conn.insert_many(
             "INSERT INTO events (id, party, type, conflict_id, body, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             [(i, p, t, c, b, now) for i, (p, t, c, b) in zip(ids, rows, strict=True)])
@@ -137,7 +137,7 @@ class SQLDialogue:
         for w in self.list_webhooks(None):
             hooks.setdefault(w.party, []).append(w)
         if hooks:
-            self.conn.executemany(
+            self.conn.insert_many(
                 "INSERT INTO deliveries (webhook_id, event_id, next_at) VALUES (?, ?, ?)",
                 [(w.id, i, now_unix) for i, (p, t, _, _) in zip(ids, rows, strict=True)
                  for w in hooks.get(p, ()) if w.types is None or t in w.types])
@@ -392,7 +392,7 @@ class SQLDialogue:
         return (r[0], r[1]) if r else (0, "")
 
     def append_audit(self, rows: Sequence[AuditRow]) -> None:
-        self.conn.executemany(
+        self.conn.insert_many(
             "INSERT INTO audit (seq, at, actor, action, subject, before, after, detail, prev, "
             "hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             # (plain tuples: sqlite3 reads any other sequence an item at a time, through

@@ -149,7 +149,7 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
         self.conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns})")
         self.conn.execute(f"DELETE FROM {self.TEMP}.{name}")
         marks = ", ".join("?" * len(columns.split(",")))
-        self.conn.executemany(f"INSERT INTO {self.TEMP}.{name} VALUES ({marks}) "
+        self.conn.insert_many(f"INSERT INTO {self.TEMP}.{name} VALUES ({marks}) "
                               "ON CONFLICT DO NOTHING", rows)
         return f"{self.TEMP}.{name}"
 
@@ -172,7 +172,7 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
         """Insert (party, ext_id, kind, restriction, applies_to) rows; returns their ids."""
         first = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM owners").fetchone()[0]
         ids = list(range(first, first + len(rows)))
-        self.conn.executemany(
+        self.conn.insert_many(
             "INSERT INTO owners (id, is_zone, party, ext_id, kind, restriction, applies_to, "
             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(i, int(zone), p, e, k, r, _json_list(a), now, now)
@@ -241,7 +241,7 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
         return ids
 
     def _insert_volume_rows(self, rows: list[tuple[Any, ...]]) -> None:
-        self.conn.executemany(f"INSERT INTO volumes ({VOLUME_COLUMNS}) "
+        self.conn.insert_many(f"INSERT INTO volumes ({VOLUME_COLUMNS}) "
                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def _load(self, rows: list[tuple[Any, ...]], zone: bool) -> StoredVolumes:
@@ -331,7 +331,7 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
                     updates.append((body, now, c.starts, c.ends, c.deadline, c.deadline,
                                     cid))
             out.append((cid, change))
-        self.conn.executemany("INSERT INTO conflicts (id, activity_a, activity_b, status, pairs, "
+        self.conn.insert_many("INSERT INTO conflicts (id, activity_a, activity_b, status, pairs, "
                               "opened_at, updated_at, starts, ends, deadline, escalate_at) "
                               "VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?)", inserts)
         self.conn.executemany("UPDATE conflicts SET status='open', pairs=?, updated_at=?, "
@@ -358,7 +358,7 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
         return gone
 
     def record_violations(self, rows: list[dict[str, Any]], now: str) -> None:
-        self.conn.executemany(
+        self.conn.insert_many(
             "INSERT INTO violations (activity_id, zone_id, volume, zone_volume, restriction, "
             "overridden, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(r["activity_id"], r["zone_id"], orjson.dumps(r["volume"]).decode(),

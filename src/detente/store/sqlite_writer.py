@@ -13,12 +13,13 @@ the gain grows with the cost of an fsync, which is small on this machine.)
 from __future__ import annotations
 
 import collections
+import itertools
 import os
 import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -86,10 +87,44 @@ def _identity_adapters() -> None:
             sqlite3.register_adapter(kind, adapter)
 
 
-def connect(path: str, timeout_s: float) -> sqlite3.Connection:
+ROWS_PER_STATEMENT = 64  # rows one INSERT of insert_many carries (at most 15 columns
+# here: ~1,000 parameters, within SQLite's 32,766)
+
+
+class Connection(sqlite3.Connection):
+    """sqlite3's connection with :meth:`insert_many`."""
+
+    def insert_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """``executemany(sql, rows)`` for an ``INSERT ... VALUES (...)``, with up to
+        ROWS_PER_STATEMENT rows per execution of one statement of that many groups.
+        Each execution of a statement opens its table's and indexes' cursors, seeks
+        from the root and closes them again; the Python driver resets and steps it
+        and releases the GIL around the step. Carrying 64 rows at a time pays that
+        once per 64 (callgrind, an import of 20,000 volumes: 5,764 -> 5,300 million
+        instructions past start-up, -8%). Rows go in the order given."""
+        head, sep, rest = sql.partition(" VALUES (")
+        group, paren, tail = rest.partition(")")  # (tail: e.g. ON CONFLICT DO NOTHING)
+        if not (sep and paren):
+            raise ValueError("insert_many takes an INSERT ... VALUES (...) statement")
+        group = f"({group})"
+        rows = list(rows)
+        width = group.count("?")
+        if set(map(len, rows)) - {width}:  # (else values would shift columns)
+            raise ValueError(f"insert_many: a row without {width} values")
+        full = len(rows) - len(rows) % ROWS_PER_STATEMENT
+        if full:
+            flat = itertools.chain.from_iterable(rows[:full])
+            groups = ", ".join([group] * ROWS_PER_STATEMENT)
+            self.executemany(f"{head} VALUES {groups}{tail}",
+                             zip(*[flat] * (width * ROWS_PER_STATEMENT), strict=True))
+        if full < len(rows):
+            self.executemany(sql, rows[full:])
+
+
+def connect(path: str, timeout_s: float) -> Connection:
     _identity_adapters()
     conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None,
-                           check_same_thread=False)
+                           check_same_thread=False, factory=Connection)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -110,7 +145,7 @@ class Writer:
         self.users = 0
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Connection]:
         """A write transaction (a savepoint of the group's); durable when it returns."""
         self.lock.acquire()
         try:
