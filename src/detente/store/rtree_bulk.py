@@ -75,22 +75,27 @@ def partition(lo: np.ndarray, hi: np.ndarray, per_node: int, ways: int = 4
     """
     n = len(lo)
     leaves = max(1, math.ceil(n / per_node))
-    corners = np.concatenate([lo, hi], axis=1).astype(np.float32)
-    unit = np.tile(np.median(hi - lo, axis=0) + 1.0, 2).astype(np.float32)
-    dims = corners.shape[1]
-    rank = np.empty((n, dims), dtype=np.int32 if n < 2**31 else np.int64)
+    # Corners and their ranks axis by axis, (2 x dimensions, n): each level reorders
+    # them one row at a time, a row (4 MB for a million boxes) staying in the
+    # processor's cache. Box by box, (n, 2 x dimensions), every reordering reached
+    # across the whole 64 MB: 0.96 s of the 2.35 s a million took, against 0.24-0.36.
+    corners = np.concatenate([lo.T, hi.T]).astype(np.float32)
+    unit = np.tile(np.median(hi - lo, axis=0) + 1.0, 2).astype(np.float32)[:, None]
+    dims = corners.shape[0]
+    rank = np.empty((dims, n), dtype=np.int32 if n < 2**31 else np.int64)
     for k in range(dims):
-        rank[np.argsort(corners[:, k]), k] = np.arange(n)
+        rank[k, np.argsort(corners[k])] = np.arange(n)
     order = np.arange(n)
     starts = np.zeros(1, dtype=np.int64)  # of each group, in ``order``
     budget = np.array([leaves], dtype=np.int64)  # nodes for each group
     while (budget > 1).any():
         sizes = np.diff(np.r_[starts, n])
-        spread = (np.maximum.reduceat(corners, starts, axis=0)
-                  - np.minimum.reduceat(corners, starts, axis=0)) / unit
+        spread = (np.maximum.reduceat(corners, starts, axis=1)
+                  - np.minimum.reduceat(corners, starts, axis=1)) / unit
         group = np.repeat(np.arange(len(starts)), sizes)
-        by = np.argsort(group * n + rank[np.arange(n), np.argmax(spread, axis=1)[group]])
-        order, corners, rank = order[by], corners[by], rank[by]
+        by = np.argsort(group * n + rank[np.argmax(spread, axis=0)[group], np.arange(n)])
+        order = order[by]
+        corners, rank = corners.take(by, axis=1), rank.take(by, axis=1)
         # Cut group g into parts of near-equal node counts, boxes in proportion.
         parts = np.minimum(budget, ways)
         part_of = np.repeat(np.arange(len(starts)), parts)
