@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from typing import Any
@@ -265,7 +265,7 @@ class PostGISStore(SQLStore):
     def _unindex_owners(self, tmp: str, zone: bool) -> None:
         pass
 
-    def _insert_volume_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
+    def _insert_volume_rows(self, rows: list[tuple[Any, ...]]) -> None:
         """COPY rather than INSERT: 100k volumes import in 17 s by INSERT (pipelined)."""
         with self.conn.get().cursor().copy(
                 f"COPY volumes ({VOLUME_COLUMNS}) FROM STDIN") as copy:

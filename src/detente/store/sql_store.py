@@ -4,7 +4,7 @@ spatial index: the candidate search and keeping the index in step with ``volumes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,7 +24,6 @@ VOLUME_COLUMNS = ("id, owner_id, is_zone, feature_id, kind, geom, radius, alt_lo
 VOL_COLS = "v.id, v.owner_id, v.feature_id, v.kind, v.geom, v.radius, v.alt_lo, v.alt_hi, " \
            "v.t0, v.t1, v.minx, v.miny, v.maxx, v.maxy, o.party, o.ext_id, o.restriction, " \
            "o.applies_to"
-ROWS_AT_ONCE = 8_192  # rows made at a time for a bulk insert
 
 
 # Counters of changes that caches compare (the live-position monitor's): any change to
@@ -39,24 +38,6 @@ def _bump(key: str, where: str = "1 = 1") -> str:
 
 def _json_list(values: Sequence[str] | None) -> str | None:
     return orjson.dumps(list(values)).decode() if values is not None else None
-
-
-def _volume_rows(ids: np.ndarray, owner_ids: np.ndarray, vols: VolumeSet, zone: bool
-                 ) -> Iterator[tuple[Any, ...]]:
-    """The volumes' rows, made a slice at a time as they are inserted: a million rows
-    made at once (15 million Python values) were no longer in the processor's caches
-    when the insert reached them (a million's rows, three runs alternating: 5.2-6.6 s
-    -> 4.2-4.9 s)."""
-    wkb, b, n = vols.wkb(), vols.bounds, len(ids)
-    for s in range(0, n, ROWS_AT_ONCE):
-        e = min(n, s + ROWS_AT_ONCE)
-        yield from zip(
-            ids[s:e].tolist(), owner_ids[s:e].tolist(), [int(zone)] * (e - s),
-            [orjson.dumps(f).decode() for f in vols.ids[s:e]], vols.kind[s:e].tolist(),
-            wkb[s:e].tolist(), vols.radius[s:e].tolist(), vols.alt_lo[s:e].tolist(),
-            vols.alt_hi[s:e].tolist(), vols.t0[s:e].tolist(), vols.t1[s:e].tolist(),
-            b[s:e, 0].tolist(), b[s:e, 1].tolist(), b[s:e, 2].tolist(), b[s:e, 3].tolist(),
-            strict=True)
 
 
 class SQLStore(SQLDialogue, SQLDss, SQLTracks):
@@ -248,11 +229,18 @@ class SQLStore(SQLDialogue, SQLDss, SQLTracks):
             self.conn.execute(_bump("zones_version"))
         row = self.conn.execute("SELECT coalesce(max(id), 0) FROM volumes").fetchone()
         ids = np.arange(row[0] + 1, row[0] + 1 + n, dtype=np.int64)
-        self._insert_volume_rows(_volume_rows(ids, np.asarray(owner_ids), vols, zone))
+        wkb = vols.wkb()
+        fids = [orjson.dumps(f).decode() for f in vols.ids]
+        b = vols.bounds
+        self._insert_volume_rows(list(zip(
+            ids.tolist(), np.asarray(owner_ids).tolist(), [int(zone)] * n, fids,
+            vols.kind.tolist(), wkb.tolist(), vols.radius.tolist(), vols.alt_lo.tolist(),
+            vols.alt_hi.tolist(), vols.t0.tolist(), vols.t1.tolist(), b[:, 0].tolist(),
+            b[:, 1].tolist(), b[:, 2].tolist(), b[:, 3].tolist(), strict=True)))
         self._index_volumes(ids, vols, zone)
         return ids
 
-    def _insert_volume_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
+    def _insert_volume_rows(self, rows: list[tuple[Any, ...]]) -> None:
         self.conn.insert_many(f"INSERT INTO volumes ({VOLUME_COLUMNS}) "
                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 

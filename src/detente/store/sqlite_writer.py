@@ -89,7 +89,6 @@ def _identity_adapters() -> None:
 
 ROWS_PER_STATEMENT = 64  # rows one INSERT of insert_many carries: at most 15 columns
 # here, 960 parameters, within the 999 that SQLite allowed before 3.32 (32,766 since)
-ROWS_PER_SLICE = 64 * ROWS_PER_STATEMENT  # rows insert_many takes from its input at once
 
 
 class Connection(sqlite3.Connection):
@@ -102,31 +101,24 @@ class Connection(sqlite3.Connection):
         from the root and closes them again; the Python driver resets and steps it
         and releases the GIL around the step. Carrying 64 rows at a time pays that
         once per 64 (callgrind, an import of 20,000 volumes: 5,764 -> 5,300 million
-        instructions past start-up, -8%). Rows go in the order given.
-
-        ``rows`` is taken ROWS_PER_SLICE at a time, so a generator's rows are made just
-        before they are inserted, while still in the processor's caches (a list of a
-        million made first was not). A row of the wrong width raises ValueError before
-        its slice is written (values would shift columns); earlier slices are in the
-        caller's transaction, which the error rolls back."""
+        instructions past start-up, -8%). Rows go in the order given."""
         head, sep, rest = sql.partition(" VALUES (")
         group, paren, tail = rest.partition(")")  # (tail: e.g. ON CONFLICT DO NOTHING)
         if not (sep and paren):
             raise ValueError("insert_many takes an INSERT ... VALUES (...) statement")
         group = f"({group})"
+        rows = list(rows)
         width = group.count("?")
-        statement = f"{head} VALUES {', '.join([group] * ROWS_PER_STATEMENT)}{tail}"
-        source = iter(rows)
-        while chunk := list(itertools.islice(source, ROWS_PER_SLICE)):
-            if set(map(len, chunk)) - {width}:  # (else values would shift columns)
-                raise ValueError(f"insert_many: a row without {width} values")
-            full = len(chunk) - len(chunk) % ROWS_PER_STATEMENT
-            if full:
-                flat = itertools.chain.from_iterable(chunk[:full])
-                self.executemany(statement,
-                                 zip(*[flat] * (width * ROWS_PER_STATEMENT), strict=True))
-            if full < len(chunk):
-                self.executemany(sql, chunk[full:])
+        if set(map(len, rows)) - {width}:  # (else values would shift columns)
+            raise ValueError(f"insert_many: a row without {width} values")
+        full = len(rows) - len(rows) % ROWS_PER_STATEMENT
+        if full:
+            flat = itertools.chain.from_iterable(rows[:full])
+            groups = ", ".join([group] * ROWS_PER_STATEMENT)
+            self.executemany(f"{head} VALUES {groups}{tail}",
+                             zip(*[flat] * (width * ROWS_PER_STATEMENT), strict=True))
+        if full < len(rows):
+            self.executemany(sql, rows[full:])
 
 
 def connect(path: str, timeout_s: float) -> Connection:
